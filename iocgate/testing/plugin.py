@@ -1,0 +1,42 @@
+"""pytest plugin (entry point ``iocgate``): loopback-only EPICS settings and port fixtures.
+
+Loaded automatically once iocgate is installed. At start-up it points every CA client and
+server in the test process at 127.0.0.1 only, so no test ever searches or beacons elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Iterator
+
+import pytest
+
+from ._environment import LOOPBACK, free_port, loopback_env
+
+_LOOPBACK_ONLY = {
+    "EPICS_CA_AUTO_ADDR_LIST": "NO",
+    "EPICS_CA_ADDR_LIST": LOOPBACK,
+    "EPICS_CAS_INTF_ADDR_LIST": LOOPBACK,
+    "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
+    "EPICS_CAS_BEACON_ADDR_LIST": LOOPBACK,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.update(_LOOPBACK_ONLY)
+
+
+@pytest.fixture
+def ca_port() -> int:
+    """A CA server port (TCP and UDP) free on 127.0.0.1, distinct per test."""
+    return free_port()
+
+
+@pytest.fixture
+def ca_env(ca_port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dict[str, str]]:
+    """Loopback EPICS variables for ``ca_port``, applied to ``os.environ`` for this test and
+    returned for passing to child processes."""
+    env = loopback_env(ca_port)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    yield env
