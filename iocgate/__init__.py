@@ -11,9 +11,24 @@ from ._errors import (
     NodeAccessError,
 )
 
+from .ioc import (
+    DeviceConfig,
+    DeviceGroup,
+    MissedScans,
+    PVGroup,
+    Simulation,
+    SubGroup,
+    get_pv_pair_wrapper,
+    pvproperty,
+    run_ioc,
+    serve,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
     "DeviceDisconnected", "DeviceError", "DeviceProtocolError", "DeviceRejected",
     "DeviceTimeout", "IocgateError", "LimitError", "NodeAccessError",
+    "DeviceConfig", "DeviceGroup", "MissedScans", "PVGroup", "Simulation", "SubGroup",
+    "get_pv_pair_wrapper", "pvproperty", "run_ioc", "serve",
 ]

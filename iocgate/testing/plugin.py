@@ -7,11 +7,12 @@ server in the test process at 127.0.0.1 only, so no test ever searches or beacon
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
 from ._environment import LOOPBACK, free_port, loopback_env
+from ._ioc import RunningIOC, start_ioc
 
 _LOOPBACK_ONLY = {
     "EPICS_CA_AUTO_ADDR_LIST": "NO",
@@ -40,3 +41,22 @@ def ca_env(ca_port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dict[str, 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     yield env
+
+
+@pytest.fixture
+def ioc_factory(ca_env: Dict[str, str], ca_port: int) -> Iterator[Callable[..., RunningIOC]]:
+    """``start(IOCClass, **kwargs) -> RunningIOC``: serve an IOC in-process on ``ca_port``,
+    on its simulator when it has a device; everything started is stopped after the test.
+
+    The returned object has ``.client`` (caproto threading Context), ``.get/.put/.value``
+    by PV suffix, ``.simulation.handle`` (``.faults`` for fault injection, ``.model``)."""
+    started: List[RunningIOC] = []
+
+    def start(ioc_class: type, **kwargs: Any) -> RunningIOC:
+        ioc = start_ioc(ioc_class, ca_port, **kwargs)
+        started.append(ioc)
+        return ioc
+
+    yield start
+    for ioc in reversed(started):
+        ioc.stop()

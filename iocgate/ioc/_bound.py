@@ -1,0 +1,147 @@
+"""A PV joined to its device node at run time: put, readback settling, and applying scan
+results (value or alarm)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Awaitable, Callable, Optional
+
+from caproto import AlarmSeverity, AlarmStatus
+
+from .. import _compat
+from .._errors import DeviceError, DeviceTimeout
+from ._binding import Binding
+
+log = logging.getLogger("iocgate.ioc")
+
+#: seconds between readback polls while a put waits for the readback to settle
+SETTLE_POLL_PERIOD = 0.05
+
+
+def alarm_status_for(error: BaseException) -> AlarmStatus:
+    """TIMEOUT for a device that did not answer in time, COMM for every other failure."""
+    return AlarmStatus.TIMEOUT if isinstance(error, DeviceTimeout) else AlarmStatus.COMM
+
+
+class BoundPV:
+    """One PV of a group with its node.
+
+    Attributes:
+        channel: the caproto ChannelData serving the PV.
+        binding: what the property declared.
+        node: the resolved device node.
+        readback: the ``_RBV`` PV's BoundPV, if any.
+    """
+
+    def __init__(self, channel: Any, binding: Binding, node: Any):
+        self.channel = channel
+        self.binding = binding
+        self.node = node
+        self.readback: Optional[BoundPV] = None
+        self.readable = True
+        self.error: Optional[BaseException] = None
+        #: awaited with the error when a put fails (the device group counts it)
+        self.on_put_error: Optional[Callable[[BaseException], Awaitable[None]]] = None
+        self._put_generation = 0
+
+    @property
+    def name(self) -> str:
+        return self.channel.pvname
+
+    def scan_token(self) -> int:
+        """Taken before a read; :meth:`apply` drops the result if a put happened since."""
+        return self._put_generation
+
+    async def put(self, pv_value: Any) -> None:
+        """Write ``pv_value`` to the device; return once it acknowledged (and, with a
+        tolerance, once the readback settled).
+
+        Raises:
+            DeviceError: the device refused the value or could not be reached; the PV keeps
+                its old value. DeviceTimeout: the readback did not settle in time.
+        """
+        self._put_generation += 1
+        device_value = self.binding.to_device(pv_value)
+        try:
+            await self.node.aset(device_value)
+        except DeviceError as exc:
+            log.warning("%s: put of %r refused: %s", self.name, pv_value, exc)
+            if self.on_put_error is not None:
+                await self.on_put_error(exc)
+            raise
+        self._put_generation += 1
+        if self.binding.tolerance is not None and self.readback is not None:
+            await self.readback.settle(float(device_value), self.binding.tolerance,
+                                       self.binding.settle_timeout)
+
+    async def settle(self, target: float, tolerance: float, timeout: float) -> None:
+        """Poll this (readback) node until within ``tolerance`` of ``target``.
+
+        Raises:
+            DeviceTimeout: not within tolerance after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                value = await self.node.aget()
+                await self.apply(value, self.scan_token())
+                if math.isclose(float(value), target, abs_tol=tolerance):
+                    return
+            except DeviceError as exc:
+                await self.apply(exc, self.scan_token())
+            if time.monotonic() >= deadline:
+                raise DeviceTimeout(f"{self.name} did not settle to {target:g} ± {tolerance:g}",
+                                    timeout=timeout, endpoint=_endpoint_name(self.node))
+            await _compat.sleep(SETTLE_POLL_PERIOD)
+
+    async def apply(self, result: Any, token: int) -> Optional[BaseException]:
+        """Publish a scan result: a value (clearing any alarm) or an error (alarm, old value
+        kept). Returns the error, if the result was one."""
+        if token != self._put_generation:
+            return None  # a put raced this read; its result is stale
+        channel = self.channel
+        if isinstance(result, BaseException):
+            new_status = alarm_status_for(result)
+            if self.error is None or type(self.error) is not type(result):
+                log.warning("%s: %s", self.name, result)
+            self.error = result
+            if (channel.alarm.status, channel.alarm.severity) != (
+                    new_status, AlarmSeverity.INVALID_ALARM):
+                await channel.alarm.write(status=new_status,
+                                          severity=AlarmSeverity.INVALID_ALARM)
+            return result
+        try:
+            value = self.binding.to_pv(result)
+        except ValueError as exc:
+            bad = DeviceError(str(exc), endpoint=_endpoint_name(self.node))
+            return await self.apply(bad, token)
+        if self.error is not None:
+            log.info("%s: recovered", self.name)
+            self.error = None
+        in_alarm = channel.alarm.severity != AlarmSeverity.NO_ALARM
+        if in_alarm or not _same(channel.value, value):
+            await channel.write(value, verify_value=False, status=AlarmStatus.NO_ALARM,
+                                severity=AlarmSeverity.NO_ALARM)
+        return None
+
+
+async def put_to_device(group: Any, instance: Any, value: Any) -> Any:
+    """caproto putter generated for every writable bound property."""
+    bound = group.bound_pvs.get(instance.pvspec.attr)
+    if bound is not None:
+        await bound.put(value)
+    return value
+
+
+def _same(old: Any, new: Any) -> bool:
+    try:
+        return bool(old == new)
+    except Exception:  # arrays and the like
+        return False
+
+
+def _endpoint_name(node: Any) -> str:
+    endpoint = getattr(node, "endpoint", None)
+    return getattr(endpoint, "name", "") if endpoint is not None else ""

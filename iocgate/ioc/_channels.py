@@ -1,0 +1,101 @@
+"""caproto ChannelData classes with EPICS put semantics, used by every iocgate PVGroup.
+
+Differences from caproto's own classes, all on the client-put path:
+
+* a numeric PV accepts DBR_STRING puts the way an EPICS IOC does ("2.500000" into a LONG);
+* an enum PV accepts a state name, an index, or an index as a string, and refuses anything else;
+* a refused put (limits, putter exception, device rejection) leaves the PV exactly as it was:
+  same value, same alarm, no monitor event. caproto would raise a WRITE/MAJOR alarm.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Type
+
+from caproto import ChannelType, SkipWrite
+from caproto._utils import CaprotoValueError
+from caproto.server import server as _caserver
+
+from ._conversion import parse_number, resolve_enum_state
+
+_NUMERIC = {ChannelType.LONG: True, ChannelType.INT: True,
+            ChannelType.DOUBLE: False, ChannelType.FLOAT: False}
+_STRING_TYPES = {ChannelType.STRING, ChannelType.STS_STRING, ChannelType.TIME_STRING,
+                 ChannelType.GR_STRING, ChannelType.CTRL_STRING}
+
+
+class _RefuseCleanly:
+    """Verify (limits, putter) before caproto's write, so a refusal changes nothing."""
+
+    async def write(self, value: Any, *, verify_value: bool = True, **kwargs: Any) -> None:
+        if verify_value:
+            value = self.preprocess_value(value)  # type: ignore[attr-defined]
+            modified = await self.verify_value(value)  # type: ignore[attr-defined]
+            if modified is SkipWrite:
+                return
+            if modified is not None:
+                value = modified
+        try:
+            await super().write(value, verify_value=False, **kwargs)  # type: ignore[misc]
+        except SkipWrite:
+            return
+
+
+class _NumericFromString(_RefuseCleanly):
+    async def write_from_dbr(self, data: Any, data_type: ChannelType, metadata: Any,
+                             *, flags: int = 0) -> None:
+        integer = _NUMERIC.get(self.data_type)  # type: ignore[attr-defined]
+        if data_type in _STRING_TYPES and integer is not None:
+            try:
+                values = [parse_number(item, integer=integer) for item in data]
+            except ValueError as exc:
+                raise CaprotoValueError(str(exc)) from None
+            value = values[0] if len(values) == 1 else values
+            await self.write(value, flags=flags)
+            return
+        await super().write_from_dbr(data, data_type, metadata,  # type: ignore[misc]
+                                     flags=flags)
+
+
+class _EnumByNameOrIndex(_RefuseCleanly):
+    async def write_from_dbr(self, data: Any, data_type: ChannelType, metadata: Any,
+                             *, flags: int = 0) -> None:
+        if data_type in _STRING_TYPES and len(data) == 1:
+            try:
+                state = resolve_enum_state(data[0], self.enum_strings)  # type: ignore[attr-defined]
+            except ValueError as exc:
+                raise CaprotoValueError(str(exc)) from None
+            await self.write(state, flags=flags)
+            return
+        await super().write_from_dbr(data, data_type, metadata,  # type: ignore[misc]
+                                     flags=flags)
+
+    async def verify_value(self, value: Any) -> Any:
+        if isinstance(value, (list, tuple)) and len(value) == 1:
+            value = value[0]
+        try:
+            value = resolve_enum_state(value, self.enum_strings)  # type: ignore[attr-defined]
+        except ValueError as exc:
+            raise CaprotoValueError(str(exc)) from None
+        return await super().verify_value(value)  # type: ignore[misc]
+
+
+def _derive(base: type) -> type:
+    data_type = getattr(base, "data_type", None)
+    if data_type == ChannelType.ENUM:
+        mixin: type = _EnumByNameOrIndex
+    elif data_type in _NUMERIC:
+        mixin = _NumericFromString
+    else:
+        mixin = _RefuseCleanly
+    return type(base.__name__, (mixin, base), {"__module__": __name__,
+                                                "__doc__": base.__doc__})
+
+
+def _derive_map(type_map: Dict[Any, type]) -> Dict[Any, Type[Any]]:
+    derived: Dict[type, type] = {}
+    return {key: derived.setdefault(cls, _derive(cls)) for key, cls in type_map.items()}
+
+
+TYPE_MAP = _derive_map(_caserver.pvspec_type_map)
+TYPE_MAP_READ_ONLY = _derive_map(_caserver.pvspec_type_map_read_only)

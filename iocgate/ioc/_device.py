@@ -1,0 +1,115 @@
+"""How an IOC gets its device node: from command-line options, or from a simulator started
+in-process when no address is given."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Tuple
+
+TRANSPORTS = ("tcp", "serial", "visa")
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A simulator running in this process.
+
+    Attributes:
+        options: device options that reach it, as the command line would give them
+            (``{"host": "127.0.0.1", "port": 40123}`` or ``{"serial": "/dev/pts/4"}``).
+        handle: the simulator object (``.faults`` for fault injection, ``.model``).
+        stop: stops it.
+    """
+
+    options: Mapping[str, Any]
+    handle: Any
+    stop: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """How a :class:`~iocgate.DeviceGroup` reaches its instrument.
+
+    Attributes:
+        bridge: ``link -> device node`` that bound properties are relative to, e.g.
+            ``lambda link: link.scpi(check_errors=True)``.
+        transports: which of ``"tcp"`` (``--host``/``--port``), ``"serial"``
+            (``--serial``/``--baudrate``) and ``"visa"`` (``--resource``) the instrument speaks.
+        default_port: TCP port when only ``--host`` is given.
+        default_baudrate: serial baud rate when ``--baudrate`` is not given.
+        timeout: default reply timeout in seconds (``--timeout``).
+        simulator: starts the built-in simulator; used when no address is given.
+        link_options: extra keyword arguments for the transport (terminators, encoding).
+    """
+
+    bridge: Callable[[Any], Any]
+    transports: Tuple[str, ...] = ("tcp",)
+    default_port: Optional[int] = None
+    default_baudrate: int = 9600
+    timeout: float = 2.0
+    simulator: Optional[Callable[[], Simulation]] = None
+    link_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.transports) - set(TRANSPORTS)
+        if unknown or not self.transports:
+            raise ValueError(f"transports must be a non-empty subset of {TRANSPORTS}, "
+                             f"not {self.transports!r}")
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the device options of this instrument to ``parser``."""
+        group = parser.add_argument_group(
+            "device", "where the instrument is; with no address the built-in simulator runs")
+        if "tcp" in self.transports:
+            group.add_argument("--host", help="instrument host name or IP address (TCP)")
+            group.add_argument("--port", type=int, default=self.default_port,
+                               help="instrument TCP port (default: %(default)s)")
+        if "serial" in self.transports:
+            group.add_argument("--serial", metavar="PORT",
+                               help="serial device path or pyserial URL (socket://host:port)")
+            group.add_argument("--baudrate", type=int, default=self.default_baudrate,
+                               help="serial baud rate (default: %(default)s)")
+        if "visa" in self.transports:
+            group.add_argument("--resource", metavar="VISA",
+                               help="VISA resource, e.g. TCPIP::10.0.0.5::5025::SOCKET")
+        group.add_argument("--timeout", type=float, default=self.timeout,
+                           help="device reply timeout in seconds (default: %(default)s)")
+
+    def given_options(self, args: argparse.Namespace) -> Mapping[str, Any]:
+        """The address options given on the command line (empty: use the simulator).
+
+        Raises:
+            ValueError: more than one transport's address was given, or a host without port.
+        """
+        given = {key: getattr(args, key, None) for key in ("host", "serial", "resource")}
+        chosen = {key: val for key, val in given.items() if val}
+        if len(chosen) > 1:
+            raise ValueError(f"give one device address, not {sorted(chosen)}")
+        if "host" in chosen:
+            if args.port is None:
+                raise ValueError("--host needs --port")
+            chosen["port"] = args.port
+        if "serial" in chosen:
+            chosen["baudrate"] = args.baudrate
+        return chosen
+
+    def open(self, options: Mapping[str, Any], timeout: float, control: Any = None) -> Any:
+        """Make the device node for ``options`` (see :meth:`given_options`).
+
+        No I/O happens here: the link connects on first use and reconnects by itself.
+        """
+        if control is None:
+            from ..nodes import ControlSystem
+
+            control = ControlSystem()
+        extra = dict(self.link_options)
+        if options.get("resource"):
+            link = control.visa(options["resource"], timeout=timeout, **extra)
+        elif options.get("serial"):
+            link = control.serial(options["serial"], baudrate=options.get(
+                "baudrate", self.default_baudrate), timeout=timeout, **extra)
+        elif options.get("host"):
+            link = control.tcp(options["host"], int(options["port"]), timeout=timeout, **extra)
+        else:
+            raise ValueError("no device address")
+        return self.bridge(link)

@@ -1,0 +1,72 @@
+"""Health PVs every device-owning group publishes."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Sequence
+
+from caproto import AlarmSeverity, AlarmStatus, ChannelType
+
+from ._group import PVGroup
+from ._properties import pvproperty
+from ._scanner import DeviceHealthSink
+
+#: characters kept of an error message in LAST_ERROR (a long-string CHAR waveform)
+LAST_ERROR_LENGTH = 256
+
+
+class Link(enum.IntEnum):
+    Disconnected = 0
+    Connected = 1
+
+
+class HealthPVs(PVGroup, DeviceHealthSink):
+    """Health PVs of a device: CONNECTED, LAST_ERROR, ERROR_COUNT, SCAN_OVERRUNS, SCAN_TIME.
+
+    :class:`~iocgate.DeviceGroup` has them; the device's scheduler starts from CONNECTED's
+    startup hook, so it runs on whichever server and async library serve the IOC.
+    """
+
+    connected = pvproperty(name="CONNECTED", dtype=Link, value=Link.Disconnected,
+                           read_only=True, doc="Whether the device answered the last scan")
+    last_error = pvproperty(name="LAST_ERROR", dtype=ChannelType.CHAR, value="",
+                            max_length=LAST_ERROR_LENGTH, report_as_string=True, read_only=True,
+                            doc="Text of the most recent device error (empty after recovery)")
+    error_count = pvproperty(name="ERROR_COUNT", dtype=int, value=0, read_only=True,
+                             units="errors", doc="Device errors (failed reads and writes) since start")
+    scan_overruns = pvproperty(name="SCAN_OVERRUNS", dtype=int, value=0, read_only=True,
+                               units="passes", doc="Scan passes that took longer than their period")
+    scan_time = pvproperty(name="SCAN_TIME", dtype=float, value=0.0, read_only=True,
+                           units="s", precision=4, doc="Duration of the last batched scan pass")
+
+    @connected.startup
+    async def connected(self, instance: Any, async_lib: Any) -> None:
+        await self.run_scanner(async_lib)
+
+    async def run_scanner(self, async_lib: Any) -> None:
+        """Run the device's scheduler (overridden by DeviceGroup)."""
+
+    async def report(self, *, connected: bool, errors: Sequence[BaseException],
+                     overruns: int, duration: float) -> None:
+        state = Link.Connected if connected else Link.Disconnected
+        if self.connected.value != state.name:
+            severity = AlarmSeverity.NO_ALARM if connected else AlarmSeverity.MAJOR_ALARM
+            status = AlarmStatus.NO_ALARM if connected else AlarmStatus.COMM
+            await self.connected.write(state.name, verify_value=False, status=status,
+                                       severity=severity)
+        if errors:
+            await self.error_count.write(self.error_count.value + len(errors),
+                                         verify_value=False)
+            text = str(errors[-1])[:LAST_ERROR_LENGTH - 1]
+            if self.last_error.value != text:
+                await self.last_error.write(text, verify_value=False)
+        elif connected and self.last_error.value:
+            await self.last_error.write("", verify_value=False)
+        if self.scan_overruns.value != overruns:
+            await self.scan_overruns.write(overruns, verify_value=False)
+        await self.scan_time.write(duration, verify_value=False)
+
+    async def count_error(self, error: BaseException) -> None:
+        """Record a failed write (puts are not part of scan passes)."""
+        await self.error_count.write(self.error_count.value + 1, verify_value=False)
+        await self.last_error.write(str(error)[:LAST_ERROR_LENGTH - 1], verify_value=False)
