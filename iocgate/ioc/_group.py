@@ -28,7 +28,11 @@ class PVGroupMeta(_CaprotoPVGroupMeta):
                     raise TypeError(f"{name}.{attr} has readback=, so {rbv_attr} is generated; "
                                     f"remove the explicit {rbv_attr}")
                 expanded[rbv_attr] = value.make_readback(attr)
-        return super().__new__(metacls, name, bases, expanded)
+        cls = super().__new__(metacls, name, bases, expanded)
+        trailing = [attr for attr in getattr(cls, "_trailing_pvs_", ()) if attr in cls._pvs_]
+        for attr in trailing:  # e.g. health PVs: listed after the instrument's own
+            cls._pvs_.move_to_end(attr)
+        return cls
 
 
 class PVGroup(_CaprotoPVGroup, metaclass=PVGroupMeta):

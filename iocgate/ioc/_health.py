@@ -27,6 +27,8 @@ class HealthPVs(PVGroup, DeviceHealthSink):
     startup hook, so it runs on whichever server and async library serve the IOC.
     """
 
+    _trailing_pvs_ = ("connected", "last_error", "error_count", "scan_overruns", "scan_time")
+
     connected = pvproperty(name="CONNECTED", dtype=Link, value=Link.Disconnected,
                            read_only=True, doc="Whether the device answered the last scan")
     last_error = pvproperty(name="LAST_ERROR", dtype=ChannelType.CHAR, value="",

@@ -6,11 +6,19 @@ import enum
 import inspect
 from typing import Any, Mapping, Optional, Tuple, Union
 
+from caproto import ChannelType
 from caproto.server import pvproperty as _CaprotoPvproperty
 
 from ._binding import Binding, NodeSpec
 
-_DEFAULT_VALUES = {float: 0.0, int: 0, str: "", bool: False}
+_DEFAULT_VALUES = {float: 0.0, int: 0, str: "", bool: False, ChannelType.STRING: "",
+                   ChannelType.CHAR: "", ChannelType.DOUBLE: 0.0, ChannelType.FLOAT: 0.0,
+                   ChannelType.LONG: 0, ChannelType.INT: 0}
+_DEVICE_TYPES = {float: float, int: int, bool: int, str: str, ChannelType.STRING: str,
+                 ChannelType.CHAR: str, ChannelType.DOUBLE: float, ChannelType.FLOAT: float,
+                 ChannelType.LONG: int, ChannelType.INT: int, ChannelType.ENUM: int}
+_INTEGRAL = {int, str, bool, ChannelType.STRING, ChannelType.CHAR, ChannelType.LONG,
+             ChannelType.INT, ChannelType.ENUM}
 
 
 class pvproperty(_CaprotoPvproperty):
@@ -25,7 +33,7 @@ class pvproperty(_CaprotoPvproperty):
             A writable PV writes it on put (the CA put fails if the device refuses or cannot
             be reached); a readable node is read on the group's batched scan.
         readback: also create a read-only ``<NAME>_RBV`` PV: ``True`` reads it from ``node``,
-            or give another node spec (e.g. the measured value).
+            or give another node spec (e.g. the measured value). ``readback_doc`` is its doc.
         period: seconds between scans of this PV's nodes (default: the group's
             ``scan_period``).
         tolerance: put completion waits until the readback is within ``tolerance`` of the
@@ -42,7 +50,7 @@ class pvproperty(_CaprotoPvproperty):
                  shutdown: Any = None, *, node: Optional[NodeSpec] = None,
                  readback: Union[None, bool, NodeSpec] = None, period: Optional[float] = None,
                  tolerance: Optional[float] = None, settle_timeout: float = 10.0,
-                 codes: Optional[Mapping[Any, Any]] = None,
+                 codes: Optional[Mapping[Any, Any]] = None, readback_doc: Optional[str] = None,
                  limits: Optional[Tuple[float, float]] = None, units: Optional[str] = None,
                  precision: Optional[int] = None, dtype: Any = None, value: Any = None,
                  read_only: Optional[bool] = None, **kwargs: Any):
@@ -55,7 +63,7 @@ class pvproperty(_CaprotoPvproperty):
             value = next(iter(enum_type)) if enum_type else _DEFAULT_VALUES.get(dtype)
         if units is not None:
             kwargs["units"] = units
-        if precision is not None and dtype not in (int, str, bool) and not enum_type:
+        if precision is not None and dtype not in _INTEGRAL and not enum_type:
             kwargs["precision"] = precision  # CA carries no precision for integers
         if limits is not None:
             low, high = limits
@@ -70,10 +78,10 @@ class pvproperty(_CaprotoPvproperty):
                                 "give either node= or put=, not both")
             if codes:
                 device_type: type = type(next(iter(codes.values())))
-            elif enum_type is not None or dtype in (int, bool):
+            elif enum_type is not None:
                 device_type = int
             else:
-                device_type = dtype if dtype in (float, str) else float
+                device_type = _DEVICE_TYPES.get(dtype, float)
             self.binding = Binding(node=node, readback=readback, period=period,
                                    tolerance=tolerance, settle_timeout=settle_timeout,
                                    enum_type=enum_type, codes=codes, device_type=device_type)
@@ -81,6 +89,7 @@ class pvproperty(_CaprotoPvproperty):
                 from ._bound import put_to_device
                 put = put_to_device
         self.readback_of: Optional[str] = None
+        self.readback_doc = readback_doc
         super().__init__(get, put, startup, shutdown, dtype=dtype, value=value,
                          read_only=read_only, **kwargs)
 
@@ -99,7 +108,8 @@ class pvproperty(_CaprotoPvproperty):
         node = binding.node if binding.readback is True else binding.readback
         cls_kwargs = {key: val for key, val in (spec.cls_kwargs or {}).items()
                       if not key.endswith("ctrl_limit")}
-        doc = f"Readback of {spec.doc[0].lower() + spec.doc[1:]}" if spec.doc else "Readback"
+        doc = self.readback_doc or (f"Readback of {spec.doc[0].lower() + spec.doc[1:]}"
+                                    if spec.doc else "Readback")
         rbv = pvproperty(name=name, node=node, period=binding.period, codes=binding.codes,
                          dtype=spec.dtype, value=spec.value, read_only=True,
                          max_length=spec.max_length, doc=doc, **cls_kwargs)
