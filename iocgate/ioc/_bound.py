@@ -105,7 +105,7 @@ class BoundPV:
         if isinstance(result, BaseException):
             new_status = alarm_status_for(result)
             if self.error is None or type(self.error) is not type(result):
-                log.warning("%s: %s", self.name, result)
+                log.debug("%s: %s", self.name, result)  # the device group logs the link state
             self.error = result
             if (channel.alarm.status, channel.alarm.severity) != (
                     new_status, AlarmSeverity.INVALID_ALARM):
@@ -118,7 +118,7 @@ class BoundPV:
             bad = DeviceError(str(exc), endpoint=_endpoint_name(self.node))
             return await self.apply(bad, token)
         if self.error is not None:
-            log.info("%s: recovered", self.name)
+            log.debug("%s: recovered", self.name)
             self.error = None
         in_alarm = channel.alarm.severity != AlarmSeverity.NO_ALARM
         if in_alarm or not _same(channel.value, value):

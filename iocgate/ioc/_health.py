@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Any, Sequence
 
 from caproto import AlarmSeverity, AlarmStatus, ChannelType
@@ -10,6 +11,8 @@ from caproto import AlarmSeverity, AlarmStatus, ChannelType
 from ._group import PVGroup
 from ._properties import pvproperty
 from ._scanner import DeviceHealthSink
+
+log = logging.getLogger("iocgate.ioc")
 
 #: characters kept of an error message in LAST_ERROR (a long-string CHAR waveform)
 LAST_ERROR_LENGTH = 256
@@ -51,6 +54,10 @@ class HealthPVs(PVGroup, DeviceHealthSink):
     async def report(self, *, connected: bool, errors: Sequence[BaseException],
                      overruns: int, duration: float) -> None:
         state = Link.Connected if connected else Link.Disconnected
+        if errors and not self.last_error.value:
+            log.warning("%s: device error: %s", self.name, errors[-1])
+        elif not errors and self.last_error.value:
+            log.info("%s: device answers again", self.name)
         if self.connected.value != state.name:
             severity = AlarmSeverity.NO_ALARM if connected else AlarmSeverity.MAJOR_ALARM
             status = AlarmStatus.NO_ALARM if connected else AlarmStatus.COMM

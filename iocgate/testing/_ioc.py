@@ -128,8 +128,13 @@ class RunningIOC:
         return self.pv(suffix, timeout).read(data_type=data_type, timeout=timeout)
 
     def value(self, suffix: str, timeout: float = 5.0) -> Any:
-        """The scalar value (or the array) of ``prefix + suffix``."""
-        data = self.get(suffix, timeout=timeout).data
+        """The scalar value (or the array) of ``prefix + suffix``; enum PVs give the state
+        name."""
+        from caproto import ChannelType
+
+        pv = self.pv(suffix, timeout)
+        enum = pv.channel.native_data_type == ChannelType.ENUM
+        data = pv.read(data_type=ChannelType.STRING if enum else None, timeout=timeout).data
         if len(data) == 1:
             item = data[0]
             return item.decode() if isinstance(item, bytes) else item
@@ -137,8 +142,29 @@ class RunningIOC:
 
     def put(self, suffix: str, value: Any, *, wait: bool = True, timeout: float = 5.0) -> Any:
         """Write over CA; with ``wait`` the put-completion reply is returned (its
-        ``.status`` tells success) and a refused put raises caproto's error."""
+        ``.status`` tells success). A ``str`` is sent as DBR_STRING (enum state names)."""
+        from caproto import ChannelType
+
+        if isinstance(value, str):
+            return self.pv(suffix, timeout).write([value.encode()], wait=wait, timeout=timeout,
+                                                  data_type=ChannelType.STRING)
         return self.pv(suffix, timeout).write(value, wait=wait, timeout=timeout)
+
+
+    def caput(self, suffix: str, value: Any, *, timeout: float = 10.0) -> Any:
+        """Put with the real EPICS ``caput -c -w`` (put-completion); returns the
+        ``CompletedProcess`` (``returncode`` 1 and "write request failed" when refused)."""
+        return self.run_tool("caput", "-c", "-w", str(timeout), self.prefix + suffix,
+                             str(value), timeout=timeout + 10)
+
+    def run_tool(self, tool: str, *args: str, timeout: float = 20.0) -> Any:
+        """Run a real EPICS command-line tool against this IOC."""
+        import subprocess
+
+        from ._environment import epics_tool, subprocess_env
+
+        return subprocess.run([str(epics_tool(tool)), *args], env=subprocess_env(self.port),
+                              capture_output=True, text=True, timeout=timeout)
 
 
 def start_ioc(ioc_class: type, port: int, *, server: str = "caproto", prefix: Optional[str] = None,

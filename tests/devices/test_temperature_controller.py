@@ -1,0 +1,216 @@
+"""The Lakeshore-336-like controller: thermal model on a fake clock, pty and TCP sessions, CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+import serial
+
+from devices.temperature_controller import (
+    IDN,
+    TemperatureAdapter,
+    TemperatureControllerSimulator,
+    TemperatureModel,
+)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+@pytest.fixture
+def model(clock):
+    return TemperatureModel(clock=clock)
+
+
+def test_heater_on_settles_on_setpoint(model, clock):
+    model.setpoint = 320.0
+    model.heater_range = 3
+    clock.advance(5)
+    first = model.temperature
+    assert 295.0 < first < 320.0
+    clock.advance(5)
+    assert first < model.temperature < 320.0  # monotonic approach, no overshoot
+    clock.advance(120)
+    assert model.temperature == pytest.approx(320.0, abs=1e-3)
+    assert model.heater_percent == pytest.approx(5.0, abs=0.01)  # 2.5 W holds +25 K of 50 W
+
+
+def test_heater_off_relaxes_to_ambient_with_the_time_constant(model, clock):
+    model.setpoint = 350.0
+    model.heater_range = 3
+    clock.advance(300)
+    assert model.temperature == pytest.approx(350.0, abs=1e-3)
+    model.heater_range = 0
+    clock.advance(30)  # one time constant: 1/e of the excess left
+    assert model.temperature - 295.0 == pytest.approx(55.0 / 2.718281828, rel=1e-3)
+    clock.advance(600)
+    assert model.temperature == pytest.approx(295.0, abs=1e-3)
+    assert model.heater_percent == 0.0
+
+
+def test_low_range_power_limits_the_reachable_temperature(model, clock):
+    model.setpoint = 400.0
+    model.heater_range = 1  # 0.5 W over 0.1 W/K: at most +5 K
+    clock.advance(600)
+    assert model.temperature == pytest.approx(300.0, abs=1e-3)
+    assert model.heater_percent == pytest.approx(100.0)
+
+
+def test_ramp_moves_the_effective_setpoint_at_the_rate(model, clock):
+    model.set_ramp(True, 6.0)  # K/min = 0.1 K/s
+    model.heater_range = 3
+    model.setpoint = 305.0
+    assert model.ramping
+    clock.advance(50)
+    assert model.effective_setpoint == pytest.approx(300.0)
+    assert model.temperature < 300.0  # lags the ramp
+    clock.advance(50)
+    assert model.effective_setpoint == pytest.approx(305.0)
+    assert not model.ramping
+    clock.advance(200)
+    assert model.temperature == pytest.approx(305.0, abs=1e-3)
+    model.set_ramp(False, 6.0)
+    model.setpoint = 310.0
+    assert model.effective_setpoint == 310.0
+
+
+@pytest.mark.parametrize("action", [
+    lambda m: setattr(m, "setpoint", 0),
+    lambda m: setattr(m, "setpoint", 5000),
+    lambda m: setattr(m, "heater_range", 4),
+    lambda m: m.set_ramp(True, 0.0),
+    lambda m: m.set_ramp(True, 101),
+])
+def test_model_rejects_out_of_range(model, action):
+    with pytest.raises(ValueError):
+        action(model)
+    assert (model.setpoint, model.heater_range, model.ramp) == (295.0, 0, (False, 1.0))
+
+
+def test_long_fake_clock_jump_is_cheap(model, clock):
+    model.setpoint = 500.0
+    model.heater_range = 3
+    clock.advance(1e7)
+    assert model.temperature == pytest.approx(500.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("line, reply", [
+    ("*IDN?", IDN),
+    ("KRDG? A", "+295.000"),
+    ("krdg? a", "+295.000"),
+    ("KRDG?A", "+295.000"),
+    ("SETP? 1", "+295.000"),
+    ("RANGE? 1", "0"),
+    ("RAMP? 1", "0,1.0"),
+    ("RAMPST? 1", "0"),
+    ("HTR? 1", "+0.0"),
+    ("*OPC?", "1"),
+    ("SETP 1,300", None),
+    ("SETP 1, 300.5;SETP? 1", "+300.500"),
+    ("RANGE 1,2;RANGE? 1;RAMP 1,1,5;RAMP? 1", "2;1,5.0"),
+])
+def test_command_table(clock, line, reply):
+    adapter = TemperatureAdapter(TemperatureModel(clock=clock))
+    assert adapter.handle_line(line) == reply
+    assert adapter.errors == []
+
+
+@pytest.mark.parametrize("line", [
+    "FOO", "KRDG? B", "KRDG?", "SETP 2,300", "SETP 1,-4", "SETP 1,abc", "RANGE 1,7",
+    "RANGE 1", "RAMP 1,2,5", "RAMP 1,1,500", "SETP? 2", "*IDN? 1", "?",
+])
+def test_invalid_commands_are_ignored_but_logged(clock, line):
+    adapter = TemperatureAdapter(TemperatureModel(clock=clock))
+    assert adapter.handle_line(line) is None
+    assert [entry[0] for entry in adapter.errors] == [line]
+    assert adapter.handle_line("SETP? 1;RANGE? 1;RAMP? 1") == "+295.000;0;0,1.0"
+
+
+def test_pty_session_with_pyserial(clock):
+    with TemperatureControllerSimulator(clock=clock) as sim:
+        path = sim.start_pty()
+        with serial.Serial(path, baudrate=57600, timeout=5) as port:
+            def query(text: str) -> bytes:
+                port.write(text.encode() + b"\r\n")
+                return port.read_until(b"\r\n")
+
+            assert query("*IDN?") == IDN.encode() + b"\r\n"
+            port.write(b"SETP 1,310\r\nRANGE 1,3\r\n")
+            assert query("*OPC?") == b"1\r\n"  # the sets are applied before the clock moves
+            clock.advance(300)
+            assert query("KRDG? A") == b"+310.000\r\n"
+            port.write(b"BOGUS 1\r\n")
+            assert query("RANGE? 1") == b"3\r\n"
+        assert sim.errors == [("BOGUS 1", "unknown command BOGUS")]
+
+
+def test_tcp_session_and_fault(clock, connect):
+    with TemperatureControllerSimulator(clock=clock) as sim:
+        client = connect(sim.start_tcp(0), terminator=b"\r\n")
+        assert client.query("SETP? 1") == "+295.000"
+        sim.faults.withhold = True
+        client.send("KRDG? A")
+        with pytest.raises(socket.timeout):
+            client.read_raw_line(timeout=0.3)
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+    return subprocess.Popen([sys.executable, "-m", "devices.temperature_controller", *args],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def _terminate(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        proc.stdout.close()
+
+
+def test_standalone_pty_entry_point():
+    proc = _spawn("--pty")
+    try:
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/"), path
+        with serial.Serial(path, timeout=5) as port:
+            port.write(b"*IDN?\r\n")
+            assert port.read_until(b"\r\n") == IDN.encode() + b"\r\n"
+    finally:
+        code = _terminate(proc)
+    assert code == 0
+
+
+def test_standalone_tcp_entry_point(connect):
+    proc = _spawn("--port", "0")
+    try:
+        first = proc.stdout.readline().strip()
+        assert first.startswith("listening on 127.0.0.1:"), first
+        client = connect(int(first.rsplit(":", 1)[1]), terminator=b"\r\n")
+        assert client.query("KRDG? A").startswith("+2")
+    finally:
+        code = _terminate(proc)
+    assert code == 0
+
+
+def test_pyvisa_asrl_on_the_pty():
+    pyvisa = pytest.importorskip("pyvisa")
+    with TemperatureControllerSimulator() as sim:
+        path = sim.start_pty()
+        rm = pyvisa.ResourceManager("@py")
+        try:
+            inst = rm.open_resource(f"ASRL{path}::INSTR", read_termination="\r\n",
+                                    write_termination="\r\n", timeout=5000)
+            assert inst.query("*IDN?") == IDN
+            inst.close()
+        finally:
+            rm.close()

@@ -1,0 +1,117 @@
+"""Node-bound PVs against the SCPI power-supply simulator, in-process, on caproto's server:
+puts reach the instrument and come back in the readback; faults raise alarms that recovery
+clears; device refusals fail the put and keep the old value; put completion can wait for the
+readback to settle."""
+
+from __future__ import annotations
+
+import pytest
+from caproto import AlarmSeverity, AlarmStatus
+
+from devices.power_supply import PowerSupplySimulator
+from iocgate import pvproperty
+from iocs.power_supply import PowerSupplyIOC
+
+from ._wait import wait_until
+
+REPLY_TIMEOUT = 0.5  # s: short so fault tests are quick
+
+
+class WideLimitsPSU(PowerSupplyIOC):
+    """Drive limits wider than the instrument's, so the instrument itself refuses."""
+
+    curr = pvproperty(name="CURR", node="CURR", readback="MEAS:CURR", value=0.0, units="A",
+                      precision=3, limits=(0.0, 50.0), doc="Current limit (wide PV limits)")
+    volt = pvproperty(name="VOLT", node="VOLT", readback="MEAS:VOLT", value=0.0, units="V",
+                      precision=3, limits=(0.0, 30.0), tolerance=0.05, settle_timeout=5.0,
+                      doc="Voltage setpoint; put completes when the readback settles")
+
+
+@pytest.fixture
+def simulator():
+    sim = PowerSupplySimulator(port=0, slew_rate=10.0)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def psu(ioc_factory, simulator):
+    config = WideLimitsPSU.device_config
+    device = config.open({"host": "127.0.0.1", "port": simulator.port}, REPLY_TIMEOUT)
+    ioc = ioc_factory(WideLimitsPSU, device=device, scan_period=0.1)
+    wait_until(lambda: ioc.value("CONNECTED") == "Connected")
+    return ioc
+
+
+def alarm(ioc, suffix):
+    md = ioc.get(suffix, data_type="time").metadata
+    return AlarmStatus(md.status), AlarmSeverity(md.severity)
+
+
+def test_put_reaches_device_and_readback(psu, simulator):
+    psu.put("OUTPUT", "On")
+    psu.put("VOLT", [4.0])  # completes once VOLT_RBV is within 0.05 V of 4 V
+    assert simulator.model.voltage_setpoint == pytest.approx(4.0)
+    assert psu.value("VOLT_RBV") == pytest.approx(4.0, abs=0.05)
+    assert psu.value("OUTPUT_RBV") == "On"
+    assert psu.value("VOLT") == pytest.approx(4.0)
+
+
+def test_device_refusal_fails_put_and_keeps_value(psu, simulator):
+    psu.put("CURR", [2.0])
+    assert simulator.model.current_limit == pytest.approx(2.0)
+    errors_before = psu.value("ERROR_COUNT")
+    refused = psu.caput("CURR", 20)  # the simulator's maximum is 5 A
+    assert refused.returncode == 1 and "write request failed" in refused.stderr
+    assert simulator.model.current_limit == pytest.approx(2.0)
+    assert psu.value("CURR") == pytest.approx(2.0)
+    assert psu.value("ERROR_COUNT") == errors_before + 1
+    assert "-222" in psu.value("LAST_ERROR") or "range" in psu.value("LAST_ERROR").lower()
+
+
+def test_out_of_limits_put_never_reaches_device(psu, simulator):
+    simulator.clear_received()
+    refused = psu.caput("VOLT", 31)
+    assert refused.returncode == 1 and "write request failed" in refused.stderr
+    assert not any(line.upper().startswith("VOLT ") for line in simulator.received)
+    assert psu.value("VOLT") == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("fault, status", [("withhold", AlarmStatus.TIMEOUT),
+                                           ("garbage", AlarmStatus.COMM)])
+def test_fault_raises_alarm_keeps_value_and_recovers(psu, simulator, fault, status):
+    psu.put("OUTPUT", "On")
+    wait_until(lambda: psu.value("OUTPUT_RBV") == "On")
+    good = psu.value("IDN")
+    setattr(simulator.faults, fault, True)
+    wait_until(lambda: alarm(psu, "VOLT_RBV") == (status, AlarmSeverity.INVALID_ALARM))
+    assert psu.value("IDN") == good
+    assert psu.value("LAST_ERROR")
+    assert psu.value("ERROR_COUNT") > 0
+    if fault == "withhold":
+        wait_until(lambda: psu.value("CONNECTED") == "Disconnected")
+    simulator.faults.clear()
+    wait_until(lambda: alarm(psu, "VOLT_RBV") == (AlarmStatus.NO_ALARM,
+                                                  AlarmSeverity.NO_ALARM))
+    wait_until(lambda: psu.value("CONNECTED") == "Connected")
+    assert psu.value("LAST_ERROR") == ""
+
+
+def test_put_while_device_hangs_fails_and_keeps_value(psu, simulator):
+    simulator.faults.withhold = True
+    refused = psu.caput("CURR", 1.0)
+    assert refused.returncode == 1 and "write request failed" in refused.stderr
+    assert psu.value("CURR") == pytest.approx(simulator.model.current_limit)
+
+
+def test_reconnects_after_restart(psu, simulator):
+    simulator.stop()
+    wait_until(lambda: alarm(psu, "VOLT_RBV")[1] == AlarmSeverity.INVALID_ALARM)
+    wait_until(lambda: psu.value("CONNECTED") == "Disconnected")
+    simulator.restart()
+    wait_until(lambda: psu.value("CONNECTED") == "Connected", timeout=15)
+    wait_until(lambda: alarm(psu, "VOLT_RBV") == (AlarmStatus.NO_ALARM,
+                                                  AlarmSeverity.NO_ALARM))
+    psu.put("CURR", [1.5])
+    assert simulator.model.current_limit == pytest.approx(1.5)
