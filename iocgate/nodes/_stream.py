@@ -1,0 +1,294 @@
+"""Nodes on byte-stream links (TCP, serial, VISA) and the protocol branches under them:
+``scpi()``, ``telnet()`` and ``lines()``."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .._errors import DeviceProtocolError, DeviceRejected, NodeAccessError
+from ..protocol import format_set, format_value, parse_error, query_text, take_until_prompt
+from ..transports import Session, StreamEndpoint
+from ._base import ControlNode
+from ._value import convert
+
+
+class StreamNode(ControlNode):
+    """A raw text link: ``set(text)`` sends it as is, ``get()`` returns whatever has arrived.
+
+    Created by :meth:`ControlSystem.tcp`, ``.serial``, ``.visa``; every node below it shares
+    its :class:`~iocgate.transports.StreamEndpoint` (one connection, one lock, one worker
+    thread for async callers).
+    """
+
+    def __init__(self, parent: ControlNode | None, endpoint: StreamEndpoint,
+                 timeout: float | None = None):
+        super().__init__(parent, endpoint.name)
+        self._endpoint = endpoint
+        #: default reply timeout (s) of the protocol nodes below; ``None``: the endpoint's.
+        self.timeout = timeout
+
+    @property
+    def path(self) -> str:
+        return self.name
+
+    @property
+    def endpoint(self) -> StreamEndpoint:
+        return self._endpoint
+
+    def run(self, job: Callable[..., Any], *args: Any) -> Any:
+        """Run ``job(session, *args)`` with the link connected, holding the endpoint lock."""
+        return self._endpoint.run(job, *args)
+
+    def _timeout(self, timeout: float | None) -> float | None:
+        return self.timeout if timeout is None else timeout
+
+    def set(self, value: Any) -> None:
+        data = value if isinstance(value, bytes) else str(value).encode(self._endpoint.encoding)
+        self.run(Session.send, data)
+
+    def get(self) -> str:
+        return self.do_get_chunk()
+
+    def do_get_chunk(self, timeout: float | None = None) -> str:
+        """Text received so far, waiting up to ``timeout`` s (default: the reply timeout) for
+        something to arrive; ``""`` if nothing did."""
+        data = self.run(Session.receive_chunk, self._timeout(timeout))
+        return data.decode(self._endpoint.encoding, errors="replace")
+
+    def do_get_line(self, timeout: float | None = None, terminator: str = "\n") -> str:
+        """One line (reassembled from chunks).
+
+        Raises:
+            DeviceTimeout: no complete line within ``timeout`` s.
+        """
+        timeout = self._timeout(timeout)
+        return self.run(lambda session: session.receive_line(terminator, timeout=timeout))
+
+    def do_flush_input(self) -> str:
+        """Discard (and return) everything received and not read yet."""
+        data = self.run(Session.flush_input)
+        return data.decode(self._endpoint.encoding, errors="replace")
+
+    def scpi(self, check_errors: bool = False, write_termination: str = "\n",
+             read_termination: str = "\n", timeout: float | None = None) -> ScpiNode:
+        """SCPI commands over this link (see :class:`ScpiNode`)."""
+        return ScpiNode(self, check_errors, write_termination, read_termination, timeout)
+
+    def telnet(self, prompt: str = ">", write_termination: str = "\r\n",
+               read_termination: str = "\r\n", echo: bool = True,
+               timeout: float | None = None) -> TelnetNode:
+        """Commands on a prompt-driven console (see :class:`TelnetNode`)."""
+        return TelnetNode(self, prompt, write_termination, read_termination, echo, timeout)
+
+    def lines(self, write_termination: str = "\n", read_termination: str = "\n",
+              timeout: float | None = None) -> LinesNode:
+        """Free-form ASCII command/reply lines (see :class:`LinesNode`)."""
+        return LinesNode(self, write_termination, read_termination, timeout)
+
+
+class _Dialect(ControlNode):
+    """Settings shared by the command nodes of one protocol on one link."""
+
+    def __init__(self, link: StreamNode, name: str, write_termination: str,
+                 read_termination: str, timeout: float | None):
+        super().__init__(link, name)
+        self.link = link
+        self.write_termination = write_termination
+        self.read_termination = read_termination
+        self.timeout = timeout if timeout is not None else link.timeout
+
+    def query(self, text: str) -> str:
+        """Send one line and return the one-line reply, as one exchange."""
+        return self.link.run(self._query, text)
+
+    def write(self, text: str) -> None:
+        """Send one line, expect no reply."""
+        self.link.run(self._write, text)
+
+    def _query(self, session: Session, text: str) -> str:
+        return session.query(text, self.write_termination, self.read_termination,
+                             timeout=self.timeout)
+
+    def _write(self, session: Session, text: str) -> None:
+        session.send_line(text, self.write_termination)
+
+
+class ScpiNode(_Dialect):
+    """SCPI over a link.
+
+    Args:
+        check_errors: after every set, read ``SYST:ERR?`` until it reports 0; any non-zero
+            entry raises :class:`~iocgate.DeviceRejected` (the set may still have happened
+            partly, as the instrument decided).
+        write_termination, read_termination: line terminators.
+        timeout: reply timeout in s (default: the endpoint's).
+    """
+
+    def __init__(self, link: StreamNode, check_errors: bool = False,
+                 write_termination: str = "\n", read_termination: str = "\n",
+                 timeout: float | None = None):
+        super().__init__(link, "scpi", write_termination, read_termination, timeout)
+        self.check_errors = check_errors
+
+    def command(self, cmd: str, type: Any = str, set_format: str | None = None,
+                opc: bool = False, parse: Callable[[str], Any] | None = None
+                ) -> ScpiCommandNode:
+        """A node for one SCPI header: ``get()`` sends ``cmd?`` and converts the reply to
+        ``type`` (or with ``parse``); ``set(v)`` sends ``cmd v`` (or ``set_format``), with
+        ``opc`` appending ``;*OPC?`` and waiting for ``1``."""
+        return ScpiCommandNode(self, cmd, type, set_format, opc, parse)
+
+    def errors(self, session: Session) -> list:
+        """Drain the error queue within the current exchange: the non-zero ``(code, text)``
+        entries."""
+        found = []
+        for _ in range(32):  # SCPI queues are finite; never loop forever on a broken device
+            reply = self._query(session, "SYST:ERR?")
+            try:
+                code, text = parse_error(reply)
+            except ValueError as exc:
+                raise DeviceProtocolError("bad error-queue reply", raw=reply,
+                                          endpoint=session.name, command="SYST:ERR?") from exc
+            if code == 0:
+                break
+            found.append((code, text))
+        return found
+
+
+class _CommandNode(ControlNode):
+    """A command of a protocol branch, with the conversion of its replies."""
+
+    def __init__(self, dialect: _Dialect, name: str, type: Any,
+                 parse: Callable[[str], Any] | None):
+        super().__init__(dialect, name)
+        self.type = type
+        self.parse = parse
+
+    def _convert(self, reply: str) -> Any:
+        return convert(reply, self.type, self.parse, self)
+
+
+class ScpiCommandNode(_CommandNode):
+    """One SCPI command; see :meth:`ScpiNode.command`.
+
+    Raises (from ``get``/``set``):
+        DeviceTimeout: no reply within the timeout (the link is then reset).
+        DeviceDisconnected: the link is down.
+        DeviceProtocolError: the reply does not convert, or ``*OPC?`` did not answer ``1``.
+        DeviceRejected: ``check_errors`` is on and the error queue reported an error.
+    """
+
+    def __init__(self, scpi: ScpiNode, cmd: str, type: Any, set_format: str | None,
+                 opc: bool, parse: Callable[[str], Any] | None):
+        super().__init__(scpi, cmd, type, parse)
+        self.scpi = scpi
+        self.cmd = cmd
+        self.set_format = set_format
+        self.opc = opc
+
+    def get(self) -> Any:
+        return self._convert(self.scpi.query(query_text(self.cmd)))
+
+    def set(self, value: Any = None) -> None:
+        self.scpi.link.run(self._set, format_set(self.cmd, value, self.set_format, self.opc))
+
+    def _set(self, session: Session, text: str) -> None:
+        if self.opc:
+            reply = self.scpi._query(session, text)
+            if reply.strip() != "1":
+                raise DeviceProtocolError("*OPC? did not answer 1", raw=reply,
+                                          endpoint=session.name, command=text)
+        else:
+            self.scpi._write(session, text)
+        if self.scpi.check_errors:
+            found = self.scpi.errors(session)
+            if found:
+                message = "; ".join(f"{code},{text!r}" for code, text in found)
+                raise DeviceRejected(f"error queue: {message}", endpoint=session.name,
+                                     command=text)
+
+
+class TelnetNode(_Dialect):
+    """A prompt-driven console: each command is echoed back, then the reply, then the prompt.
+
+    Args:
+        prompt: the text that ends every reply.
+        echo: whether the device echoes commands (the echo is removed from replies).
+    """
+
+    def __init__(self, link: StreamNode, prompt: str, write_termination: str,
+                 read_termination: str, echo: bool, timeout: float | None):
+        super().__init__(link, "telnet", write_termination, read_termination, timeout)
+        self.prompt = prompt
+        self.echo = echo
+
+    def _query(self, session: Session, text: str) -> str:
+        session.flush_input()
+        session.send_line(text, self.write_termination)
+        enc = session.encoding
+        prompt, term = self.prompt.encode(enc), self.read_termination.encode(enc)
+        echo = text.encode(enc) if self.echo else b""
+        reply = session.receive(lambda buf: take_until_prompt(buf, prompt, echo, term),
+                                timeout=self.timeout, command=text)
+        return reply.decode(enc, errors="replace")
+
+    _write = _query  # a console always answers with a prompt, which must be consumed
+
+    def command(self, cmd: str, type: Any = str, set_format: str | None = None,
+                parse: Callable[[str], Any] | None = None) -> LineCommandNode:
+        """``get()`` sends ``cmd`` and returns the text before the next prompt; ``set(v)``
+        sends ``cmd v`` (or ``set_format``) and consumes the reply."""
+        return LineCommandNode(self, cmd, set_format or cmd + " {value}", type, parse)
+
+
+class LinesNode(_Dialect):
+    """Free-form command/reply lines, as on many serial instruments."""
+
+    def __init__(self, link: StreamNode, write_termination: str, read_termination: str,
+                 timeout: float | None):
+        super().__init__(link, "lines", write_termination, read_termination, timeout)
+
+    def command(self, get: str | None = None, set: str | None = None, type: Any = str,
+                parse: Callable[[str], Any] | None = None,
+                set_reply: bool = False) -> LineCommandNode:
+        """A node with a query line ``get`` and/or a set template ``set``.
+
+        Args:
+            get: the query sent by ``get()``; ``None`` makes the node write-only.
+            set: the line sent by ``set(v)``, with ``{value}`` (or ``{}``) for the value;
+                ``None`` makes the node read-only.
+            type, parse: conversion of the reply.
+            set_reply: the device answers sets with a line (consumed and discarded).
+        """
+        return LineCommandNode(self, get, set, type, parse, set_reply)
+
+
+class LineCommandNode(_CommandNode):
+    """A query and/or set command of a :class:`LinesNode` or :class:`TelnetNode`."""
+
+    def __init__(self, dialect: _Dialect, get_text: str | None, set_text: str | None,
+                 type: Any, parse: Callable[[str], Any] | None, set_reply: bool = True):
+        super().__init__(dialect, get_text or set_text or "command", type, parse)
+        self.dialect = dialect
+        self.get_text = get_text
+        self.set_text = set_text
+        self.set_reply = set_reply
+
+    def get(self) -> Any:
+        if self.get_text is None:
+            raise NodeAccessError(f"{self.path} is write-only")
+        return self._convert(self.dialect.query(self.get_text))
+
+    def set(self, value: Any) -> None:
+        if self.set_text is None:
+            raise NodeAccessError(f"{self.path} is read-only")
+        code = format_value(value)
+        text = self.set_text.format(code, value=code)
+        if self.set_reply:
+            self.dialect.query(text)
+        else:
+            self.dialect.write(text)
+
+
+__all__ = ["LineCommandNode", "LinesNode", "ScpiCommandNode", "ScpiNode", "StreamNode",
+           "TelnetNode"]

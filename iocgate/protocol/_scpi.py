@@ -1,0 +1,56 @@
+"""SCPI command text: queries, set commands with a format, and the error-queue reply."""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Any, Tuple
+
+from ._values import format_value
+
+_ERROR = re.compile(r'^\s*([+-]?\d+)\s*(?:,\s*"?(.*?)"?\s*)?$')
+
+
+def query_text(command: str) -> str:
+    """The query for ``command``: ``"VOLT"`` -> ``"VOLT?"`` (unchanged if it ends in ``?``)."""
+    return command if command.endswith("?") else command + "?"
+
+
+def format_set(command: str, value: Any, set_format: str | None = None,
+               opc: bool = False) -> str:
+    """The text that sets ``command`` to ``value``.
+
+    Args:
+        command: the SCPI header, e.g. ``"VOLT"``.
+        value: the value; ``None`` sends the bare header (an event such as ``"*RST"``).
+        set_format: a :meth:`str.format` template; the value is both the first positional
+            field and ``{value}`` (``"VOLT {:.3f}"``, ``"SETP 1,{value}"``). Enum members are
+            formatted as their device code. Default: ``"<command> <value>"``.
+        opc: append ``;*OPC?`` so that the device answers ``1`` when the set has completed.
+    """
+    if set_format is not None:
+        code = value.value if isinstance(value, enum.Enum) else value
+        text = set_format.format(code, value=code)
+    elif value is None:
+        text = command
+    else:
+        text = f"{command} {format_value(value)}"
+    return text + ";*OPC?" if opc else text
+
+
+def parse_error(reply: str) -> Tuple[int, str]:
+    """Parse a ``SYST:ERR?`` reply such as ``-222,"Data out of range"``.
+
+    Returns:
+        ``(code, message)``; code 0 means the queue is empty.
+
+    Raises:
+        ValueError: the reply is not an error-queue entry.
+    """
+    match = _ERROR.match(reply)
+    if match is None:
+        raise ValueError(f"not a SCPI error-queue reply: {reply!r}")
+    return int(match.group(1)), match.group(2) or ""
+
+
+__all__ = ["format_set", "parse_error", "query_text"]

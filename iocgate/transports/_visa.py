@@ -1,0 +1,75 @@
+"""VISA message link (pyvisa), presented as a byte stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyvisa
+from pyvisa import constants
+
+from ._base import StreamBase
+
+_DEFAULT_TERMINATOR = b"\n"
+_ERRORS = (pyvisa.Error, OSError)
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else max(1, int(seconds * 1000))
+
+
+class VisaStream(StreamBase):
+    """A VISA resource such as ``TCPIP::127.0.0.1::5025::SOCKET`` or ``ASRL/dev/ttyUSB0::INSTR``.
+
+    Reads go up to the read terminator (VISA termination character), so each
+    :meth:`read_some` returns one message; on a read timeout the partial message is lost.
+
+    Args:
+        resource: the VISA resource string.
+        backend: the pyvisa backend, ``"@py"`` (pyvisa-py) by default.
+        **attributes: resource attributes set after opening (e.g. ``baud_rate``).
+    """
+
+    _close_errors = _ERRORS
+
+    def __init__(self, resource: str, backend: str = "@py", **attributes: Any):
+        self.resource_name = resource
+        self.name = f"visa://{resource}"
+        self.backend = backend
+        self._attributes = attributes
+
+    def open(self, timeout: float | None) -> None:
+        try:
+            manager = pyvisa.ResourceManager(self.backend)
+            resource = manager.open_resource(self.resource_name, open_timeout=_ms(timeout) or 0)
+        except (*_ERRORS, ValueError) as exc:
+            raise self._fail("cannot open", exc) from exc
+        resource.write_termination = ""  # the protocol layer adds terminators itself
+        resource.read_termination = _DEFAULT_TERMINATOR.decode()
+        for key, value in self._attributes.items():
+            setattr(resource, key, value)
+        self._handle = resource
+
+    def write(self, data: bytes) -> None:
+        resource = self._opened()
+        try:
+            resource.write_raw(data)
+        except _ERRORS as exc:
+            raise self._fail("write failed", exc) from exc
+
+    def read_some(self, timeout: float, terminator: bytes | None = None) -> bytes:
+        resource = self._opened()
+        term = (terminator or _DEFAULT_TERMINATOR).decode()
+        try:
+            resource.timeout = _ms(timeout)
+            if resource.read_termination != term:
+                resource.read_termination = term
+            return bytes(resource.read_raw())
+        except pyvisa.VisaIOError as exc:
+            if exc.error_code == constants.StatusCode.error_timeout:
+                return b""
+            raise self._fail("read failed", exc) from exc
+        except _ERRORS as exc:
+            raise self._fail("read failed", exc) from exc
+
+
+__all__ = ["VisaStream"]

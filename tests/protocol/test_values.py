@@ -1,0 +1,117 @@
+"""Value conversion and SCPI text: one table drives the parser and the formatter."""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import List
+
+import numpy
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from iocgate.protocol import format_set, format_value, parse_error, parse_value, query_text
+
+
+class Range(enum.Enum):
+    OFF = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+
+
+class Mode(enum.Enum):
+    CV = "CV"
+    CC = "CC"
+
+
+# (type, reply text, value); every row must parse, and the formatter must give back a text
+# that parses to the same value.
+ROUNDTRIP = [
+    (float, "2.5", 2.5), (float, "+2.500E+00", 2.5), (float, "-0.001", -0.001),
+    (int, "42", 42), (int, "+5.000E+00", 5), (int, "0x1F", 31), (int, "-3", -3),
+    (bool, "1", True), (bool, "0", False), (bool, "ON", True), (bool, "off", False),
+    (bool, "TRUE", True), (bool, "False", False), (bool, "1.000E+00", True),
+    (str, "  iocgate,PSU-3005  ", "iocgate,PSU-3005"),
+    (Range, "2", Range.MEDIUM), (Range, "+2", Range.MEDIUM), (Range, "HIGH", Range.HIGH),
+    (Mode, "CC", Mode.CC),
+    (List[float], "1,2.5,-3", [1.0, 2.5, -3.0]), (list[float], "", []),
+    (List[int], "1, 2 ,3", [1, 2, 3]),
+]
+
+UNPARSABLE = [
+    (float, "\x15#!?garbage"), (float, ""), (int, "2.5"), (bool, "2"), (bool, "maybe"),
+    (Range, "7"), (Mode, "XX"), (List[float], "1,x,3"), (numpy.ndarray, "1,,2"),
+]
+
+
+@pytest.mark.parametrize("kind, text, value", ROUNDTRIP)
+def test_parse_and_format_roundtrip(kind, text, value):
+    assert parse_value(text, kind) == value
+    assert parse_value(format_value(value), kind) == value
+
+
+def test_numpy_array():
+    array = parse_value("1,2,3.5", numpy.ndarray)
+    assert isinstance(array, numpy.ndarray)
+    assert array.tolist() == [1.0, 2.0, 3.5]
+    assert format_value(array) == "1.0,2.0,3.5"
+    assert format_value(numpy.float64(0.25)) == "0.25"
+
+
+@pytest.mark.parametrize("kind, text", UNPARSABLE)
+def test_unparsable_replies_raise_value_error(kind, text):
+    with pytest.raises(ValueError):
+        parse_value(text, kind)
+
+
+def test_callable_type_and_unsupported_type():
+    assert parse_value("1,5.0", lambda s: float(s.split(",")[1])) == 5.0
+    with pytest.raises(TypeError):
+        parse_value("1", 3)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_any_float_survives_format_and_parse(x):
+    assert parse_value(format_value(x), float) == x
+
+
+def test_nan_reply():
+    assert math.isnan(parse_value("NaN", float))
+
+
+@pytest.mark.parametrize("command, value, set_format, opc, text", [
+    ("VOLT", 2.5, None, False, "VOLT 2.5"),
+    ("VOLT", 2.5, "VOLT {:.3f}", False, "VOLT 2.500"),
+    ("VOLT", 2.5, "VOLT {:.3f}", True, "VOLT 2.500;*OPC?"),
+    ("SETP", 300, "SETP 1,{value}", False, "SETP 1,300"),
+    ("OUTP", True, None, False, "OUTP 1"),
+    ("RANG", Range.HIGH, None, False, "RANG 3"),
+    ("RANG", Range.LOW, "RANGE 1,{}", False, "RANGE 1,1"),
+    ("*RST", None, None, False, "*RST"),
+    ("LIST", [1, 2.5], None, True, "LIST 1,2.5;*OPC?"),
+])
+def test_format_set(command, value, set_format, opc, text):
+    assert format_set(command, value, set_format, opc) == text
+
+
+@pytest.mark.parametrize("command, query", [("VOLT", "VOLT?"), ("*IDN?", "*IDN?"),
+                                            ("MEAS:VOLT", "MEAS:VOLT?")])
+def test_query_text(command, query):
+    assert query_text(command) == query
+
+
+@pytest.mark.parametrize("reply, parsed", [
+    ('0,"No error"', (0, "No error")), ('-222,"Data out of range"', (-222, "Data out of range")),
+    ("+0, \"No error\"", (0, "No error")), ("-113", (-113, "")),
+    ('-224,"Illegal parameter value; x"', (-224, "Illegal parameter value; x")),
+])
+def test_parse_error(reply, parsed):
+    assert parse_error(reply) == parsed
+
+
+@pytest.mark.parametrize("reply", ["", "No error", "\x15#!?garbage", "1.5,x"])
+def test_parse_error_rejects_non_error_replies(reply):
+    with pytest.raises(ValueError):
+        parse_error(reply)
