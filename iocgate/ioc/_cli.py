@@ -40,14 +40,25 @@ def serve(pvdb: Mapping[str, Any], *, server: str = DEFAULT_SERVER, async_lib: s
             from ..server import run as run_iocgate
 
             run_iocgate(dict(pvdb), interfaces=interfaces, log_pvs=log_pvs, async_lib=async_lib)
-    except KeyboardInterrupt:
-        pass
+    except BaseException as exc:
+        if not _is_interrupt(exc):
+            raise
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _is_interrupt(exc: BaseException) -> bool:
+    """KeyboardInterrupt, possibly wrapped in (nested) exception groups as trio raises it."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    inner = getattr(exc, "exceptions", None)
+    return bool(inner) and all(_is_interrupt(item) for item in inner)
+
+
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    # Re-raise as SIGINT, which each async library turns into a clean shutdown at a safe point
+    # (raising KeyboardInterrupt here could land inside trio's scheduler).
+    signal.raise_signal(signal.SIGINT)
 
 
 def describe_pvs(ioc_class: type, prefix: str) -> Iterator[Tuple[str, str, str, str]]:

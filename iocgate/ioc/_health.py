@@ -59,8 +59,8 @@ class HealthPVs(PVGroup, DeviceHealthSink):
             log.warning("%s: device error: %s", self.name, errors[-1])
         elif not errors and self.last_error.value:
             log.info("%s: device answers again", self.name)
-        if self.connected.value != state.name:
-            severity = AlarmSeverity.NO_ALARM if connected else AlarmSeverity.MAJOR_ALARM
+        severity = AlarmSeverity.NO_ALARM if connected else AlarmSeverity.MAJOR_ALARM
+        if self.connected.value != state.name or self.connected.alarm.severity != severity:
             status = AlarmStatus.NO_ALARM if connected else AlarmStatus.COMM
             await self.connected.write(state.name, verify_value=False, status=status,
                                        severity=severity)
