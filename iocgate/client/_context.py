@@ -1,0 +1,41 @@
+"""The process-wide caproto threading ``Context`` the sync face uses unless given one."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from typing import Optional
+
+from caproto.threading.client import Context
+
+_lock = threading.Lock()
+_context: Optional[Context] = None
+
+
+def default_context() -> Context:
+    """The shared client context, created on first use from the ``EPICS_CA_*`` environment
+    current at that moment (address list, server port)."""
+    global _context
+    with _lock:
+        if _context is None:
+            _context = Context()
+        return _context
+
+
+def reset_default_context() -> None:
+    """Disconnect the shared context and forget it, with every cached PV and monitor.
+
+    The next call builds a new context from the environment as it is then (use after changing
+    ``EPICS_CA_*`` variables, e.g. between tests).
+    """
+    global _context
+    from ._procedural import _clear_caches
+
+    _clear_caches()
+    with _lock:
+        context, _context = _context, None
+    if context is not None:
+        context.disconnect(wait=True)
+
+
+atexit.register(reset_default_context)

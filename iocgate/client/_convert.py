@@ -1,0 +1,222 @@
+"""Conversions with no I/O, shared by the sync and async faces.
+
+CA replies (caproto ``ReadNotifyResponse``/``EventAddResponse``) become pyepics-style values and
+metadata dicts; Python values become CA put payloads. Nothing here touches a socket.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import socket
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+from caproto import AccessRights, ChannelType, field_types, native_type
+from caproto._status import eca_value_to_status
+
+from ._errors import CAError, CAPutError
+
+STR_ENCODING = "latin-1"
+FORMS = {"native": "native", "time": "time", "ctrl": "control"}
+_LIMITS = ("upper_disp_limit", "lower_disp_limit", "upper_alarm_limit", "lower_alarm_limit",
+           "upper_warning_limit", "lower_warning_limit", "upper_ctrl_limit", "lower_ctrl_limit")
+#: pyepics keys a PV keeps, in its order; value callbacks receive all of them.
+PV_KEYS = ("pvname", "value", "char_value", "status", "ftype", "type", "count", "nelm",
+           "severity", "timestamp", "posixseconds", "nanoseconds", "precision", "units",
+           "enum_strs", *_LIMITS, "host", "access", "read_access", "write_access")
+
+
+def data_type_for(native: ChannelType, form: str) -> ChannelType:
+    """The DBR type to request for ``form`` (``'native'``, ``'time'`` or ``'ctrl'``).
+
+    Raises:
+        ValueError: unknown form.
+    """
+    try:
+        return field_types[FORMS[form]][native]
+    except KeyError:
+        raise ValueError(f"form must be one of {sorted(FORMS)}, not {form!r}") from None
+
+
+def type_name(data_type: ChannelType) -> str:
+    """pyepics' name for a DBR type, e.g. ``'time_double'`` or ``'ctrl_enum'``."""
+    return ChannelType(data_type).name.lower()
+
+
+def access_string(rights: Optional[AccessRights]) -> Tuple[str, bool, bool]:
+    """``(access, read_access, write_access)`` as pyepics spells them."""
+    rights = AccessRights(0) if rights is None else rights
+    read, write = bool(rights & AccessRights.READ), bool(rights & AccessRights.WRITE)
+    text = {(True, True): "read/write", (True, False): "read-only",
+            (False, True): "write-only", (False, False): "no access"}[(read, write)]
+    return text, read, write
+
+
+def _decode(raw: Any) -> str:
+    return raw.decode(STR_ENCODING) if isinstance(raw, bytes) else str(raw)
+
+
+def metadata_from_dbr(dbr: Any) -> Dict[str, Any]:
+    """pyepics metadata keys present in a caproto DBR struct (status, severity, timestamp,
+    units, precision, limits, enum_strs), skipping those the struct does not carry."""
+    md: Dict[str, Any] = {}
+    if dbr is None:
+        return md
+    fields = {name for name, *_ in getattr(dbr, "_fields_", ())}
+    for key in ("status", "severity"):
+        if key in fields:
+            md[key] = int(getattr(dbr, key))
+    if "stamp" in fields:
+        secs, nanos = int(dbr.secondsSinceEpoch), int(dbr.nanoSeconds)
+        md["timestamp"] = float(dbr.timestamp)
+        md["posixseconds"] = int(md["timestamp"]) if nanos >= 0 else secs
+        md["nanoseconds"] = nanos
+    if "units" in fields:
+        md["units"] = _decode(dbr.units.rstrip(b"\x00") if isinstance(dbr.units, bytes)
+                              else dbr.units)
+    if "precision" in fields:
+        md["precision"] = int(dbr.precision)
+    for key in _LIMITS:
+        if key in fields:
+            limit = getattr(dbr, key)  # CHAR limits arrive as one byte
+            md[key] = (limit[0] if limit else 0) if isinstance(limit, bytes) else limit
+    if "strs" in fields:
+        md["enum_strs"] = tuple(_decode(s) for s in dbr.enum_strings)
+    return md
+
+
+def raw_value(data: Any, native: ChannelType) -> Any:
+    """The value carried by a reply: ``str`` for STRING (a list of ``str`` for STRING
+    arrays), otherwise a numpy array in native byte order (CA sends big-endian)."""
+    if native == ChannelType.STRING:
+        strings = [_decode(s) for s in data]
+        return strings[0] if len(strings) == 1 else strings
+    array = np.asarray(data)
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+
+
+def python_value(value: Any, native: ChannelType, nelm: int, *, count: Optional[int] = None,
+                 as_numpy: bool = True) -> Any:
+    """pyepics' value rules: scalars for single-element channels (``float``, ``int``, ``str``),
+    numpy arrays (or lists with ``as_numpy=False``) for waveforms, at most ``count`` elements."""
+    if isinstance(value, str) or value is None:
+        return value
+    if nelm <= 1 and not isinstance(value, list):
+        arr = np.asarray(value)
+        return arr.reshape(-1)[0].item() if arr.size else None
+    if count is not None:
+        value = value[:count]
+    if isinstance(value, list):
+        return value
+    return value if as_numpy else value.tolist()
+
+
+def char_value(value: Any, native: ChannelType, nelm: int, data_type: ChannelType,
+               precision: Optional[int], enum_strs: Optional[Sequence[str]]) -> str:
+    """The string form pyepics shows as ``char_value`` / returns for ``as_string=True``.
+
+    CHAR waveforms read up to the first NUL; floats use ``precision`` digits (``%g``-style past
+    1e5 or below 1e-4); enums their state name; other waveforms ``<array size=N, type=T>``.
+    """
+    if value is None:
+        return "None"
+    if native == ChannelType.STRING:
+        return value if isinstance(value, str) else str(value)
+    if native == ChannelType.CHAR:
+        codes = np.asarray(value).reshape(-1).tolist()
+        if 0 in codes:
+            codes = codes[:codes.index(0)]
+        try:
+            return "".join(chr(c) for c in codes).rstrip()
+        except ValueError:
+            return ""
+    if nelm > 1:
+        return f"<array size={np.size(value)}, type={type_name(data_type)}>"
+    scalar = python_value(value, native, nelm)
+    if native in (ChannelType.FLOAT, ChannelType.DOUBLE):
+        try:
+            fmt = "%.{}g" if 4 < abs(int(math.log10(abs(scalar + 1.0e-9)))) else "%.{}f"
+            return fmt.format(precision or 0) % scalar
+        except (ValueError, TypeError, ArithmeticError):
+            return str(scalar)
+    if native == ChannelType.ENUM:
+        try:
+            return enum_strs[scalar]  # type: ignore[index]
+        except (TypeError, IndexError):
+            return str(scalar)
+    return repr(scalar)
+
+
+def put_payload(pvname: str, value: Any, native: ChannelType, nelm: int,
+                enum_strs: Optional[Sequence[str]]) -> Any:
+    """Turn a Python value into what caproto writes to a channel.
+
+    Enum names become indices, ``str`` written to a CHAR waveform becomes its bytes plus a
+    trailing NUL (cut to ``nelm``), scalars become one-element lists.
+
+    Raises:
+        CAPutError: an enum name that is not one of ``enum_strs`` (nothing is sent).
+    """
+    if native == ChannelType.ENUM and isinstance(value, str):
+        if enum_strs and value in enum_strs:
+            return [list(enum_strs).index(value)]
+        if value.strip().isdigit():
+            return [int(value)]
+        raise CAPutError(pvname, f"{value!r} is not one of {tuple(enum_strs or ())}",
+                         status_name="ECA_BADTYPE")
+    if native == ChannelType.CHAR and isinstance(value, (str, bytes)):
+        raw = value.encode(STR_ENCODING) if isinstance(value, str) else value
+        return np.frombuffer(raw + b"\x00", dtype=np.uint8)[:max(nelm, 1)]
+    if isinstance(value, (str, bytes)):
+        return [value]
+    if isinstance(value, np.ndarray):
+        return value.reshape(-1)
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def native_of(data_type: Any) -> ChannelType:
+    """The native type of a DBR type (``TIME_DOUBLE`` -> ``DOUBLE``)."""
+    return native_type(ChannelType(data_type))
+
+
+def primitive_string(value: Any, native: ChannelType, nelm: int, data_type: ChannelType,
+                     enum_strs: Optional[Sequence[str]]) -> str:
+    """The string pyepics' ``caget_many(as_string=True)`` gives: like :func:`char_value` for
+    CHAR waveforms and enums, but ``str(value)`` for numbers (no precision) and
+    ``<array count=NELM, type=NATIVE>`` (numeric DBR type) for other waveforms."""
+    if native in (ChannelType.CHAR, ChannelType.ENUM, ChannelType.STRING):
+        return char_value(value, native, nelm, data_type, None, enum_strs)
+    if nelm > 1:
+        return f"<array count={nelm}, type={int(native)}>"
+    return str(python_value(value, native, nelm))
+
+
+@functools.lru_cache(maxsize=256)
+def host_name(address: Tuple[str, int]) -> str:
+    """``'name:port'`` for a server address, the name resolved as libca does
+    (``127.0.0.1`` -> ``localhost``); the numeric address when it does not resolve."""
+    host, port = address
+    try:
+        host = socket.gethostbyaddr(host)[0]
+    except OSError:
+        pass
+    return f"{host}:{port}"
+
+
+def check_status(pvname: str, status: Any, *, put: bool) -> None:
+    """Raise unless the ECA ``status`` of a reply means success.
+
+    Raises:
+        CAPutError: a failed write reply (carries the ECA code and name).
+        CAError: a failed read reply.
+    """
+    code = getattr(status, "code_with_severity", status)
+    info = eca_value_to_status.get(code)
+    if info is None or info.success == 1:
+        return
+    if put:
+        raise CAPutError(pvname, info.description, status=code, status_name=info.name)
+    raise CAError(f"read failed: {info.description} [{info.name} ({code})]", pvname=pvname)

@@ -1,0 +1,308 @@
+"""pyepics' procedural helpers: ``caget``, ``caput``, ``cainfo``, ``camonitor`` and friends.
+
+A global cache keyed by ``(pvname, form)`` keeps one :class:`PV` per name, so repeated calls
+reuse the channel instead of searching and connecting again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from caproto.threading.client import Batch
+
+from . import _convert
+from ._context import default_context
+from ._errors import CAError, CATimeoutError, should_raise
+from ._pv import DEFAULT_TIMEOUT, PV
+from ._pvbase import log
+
+_cache_lock = threading.Lock()
+_cache: Dict[Tuple[str, str], PV] = {}
+_monitors: Dict[str, Tuple[PV, int]] = {}
+
+
+def _clear_caches() -> None:
+    with _cache_lock:
+        for pv in _cache.values():
+            pv.disconnect()
+        _cache.clear()
+        _monitors.clear()
+
+
+def get_pv(pvname: str, form: str = "time", connect: bool = False,
+           timeout: Optional[float] = DEFAULT_TIMEOUT, **kws: Any) -> PV:
+    """The cached :class:`PV` for ``pvname`` (created on first use).
+
+    Args:
+        connect: wait for the connection before returning.
+        timeout: seconds to wait when ``connect`` (``None`` = no limit).
+        **kws: passed to :class:`PV` when it is created (``callback`` is added to an existing one).
+
+    Raises:
+        CATimeoutError: ``connect`` and no connection within ``timeout``.
+    """
+    callback = kws.pop("callback", None)
+    with _cache_lock:
+        pv = _cache.get((pvname, form))
+        if pv is None:
+            pv = _cache[(pvname, form)] = PV(pvname, form=form, **kws)
+    if callback is not None:
+        pv.add_callback(callback)
+    if connect:
+        pv.wait_for_connection(timeout, raise_on_error=True)
+    return pv
+
+
+def _guard(raise_on_error: Optional[bool], call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except CAError as exc:
+        if should_raise(raise_on_error):
+            raise
+        log.warning("%s", exc)
+        return None
+
+
+def caget(pvname: str, as_string: bool = False, count: Optional[int] = None,
+          as_numpy: bool = True, use_monitor: bool = False,
+          timeout: Optional[float] = DEFAULT_TIMEOUT,
+          connection_timeout: Optional[float] = DEFAULT_TIMEOUT, form: str = "time",
+          raise_on_error: Optional[bool] = None) -> Any:
+    """Read one PV (pyepics' ``caget``); see :meth:`PV.get` for the value rules.
+
+    Args:
+        timeout: seconds to wait for the reply.
+        connection_timeout: seconds to wait for the connection.
+        use_monitor: ``False`` (default) always asks the server.
+        raise_on_error: ``False`` returns ``None`` on failure, as pyepics does.
+
+    Raises:
+        CATimeoutError: no connection or reply in time (names the PV and seconds).
+    """
+    def call() -> Any:
+        pv = get_pv(pvname, form=form, connect=True, timeout=connection_timeout)
+        return pv.get(count=count, as_string=as_string, as_numpy=as_numpy, timeout=timeout,
+                      use_monitor=use_monitor, raise_on_error=True)
+    return _guard(raise_on_error, call)
+
+
+def caput(pvname: str, value: Any, wait: bool = False, timeout: Optional[float] = 60.0,
+          connection_timeout: Optional[float] = DEFAULT_TIMEOUT,
+          callback: Optional[Callable[..., Any]] = None,
+          raise_on_error: Optional[bool] = None) -> Optional[int]:
+    """Write one PV (pyepics' ``caput``); ``wait=True`` blocks until processing completes.
+
+    Returns:
+        1 on success (``None`` on failure when not raising).
+
+    Raises:
+        CATimeoutError: no connection, or with ``wait`` no completion in ``timeout`` seconds.
+        CAPutError: refused (no write access, bad enum name, server status with ``wait``).
+    """
+    def call() -> Optional[int]:
+        pv = get_pv(pvname, connect=True, timeout=connection_timeout)
+        return pv.put(value, wait=wait, timeout=timeout, callback=callback, raise_on_error=True)
+    return _guard(raise_on_error, call)
+
+
+def cainfo(pvname: str, print_out: bool = True, timeout: Optional[float] = DEFAULT_TIMEOUT,
+           raise_on_error: Optional[bool] = None) -> Optional[str]:
+    """A text report on a PV (type, value, metadata, host, access); printed unless
+    ``print_out=False``, and returned."""
+    def call() -> str:
+        pv = get_pv(pvname, connect=True, timeout=timeout)
+        pv.get(timeout=timeout, use_monitor=False, raise_on_error=True)
+        pv.get_ctrlvars(timeout=timeout, raise_on_error=True)
+        return pv._info_text()
+    text = _guard(raise_on_error, call)
+    if print_out and text is not None:
+        print(text)
+    return text
+
+
+def _default_monitor_line(pvname: str = "", timestamp: Optional[float] = None,
+                          char_value: str = "", **_: Any) -> str:
+    """pyepics' camonitor line, ``NAME YYYY-mm-dd HH:MM:SS.fffff VALUE``, stamped with the
+    server's timestamp (pyepics uses the arrival time)."""
+    seconds, frac = divmod(time.time() if timestamp is None else timestamp, 1)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+    return f"{pvname:.32s} {stamp}.{min(int(frac * 1e5), 99999):05d} {char_value}"
+
+
+def camonitor(pvname: str, writer: Optional[Callable[[str], Any]] = None,
+              callback: Optional[Callable[..., Any]] = None) -> PV:
+    """Report every change of ``pvname`` until :func:`camonitor_clear`.
+
+    Args:
+        writer: called with one formatted line per change (``name  date time  value``);
+            default ``print``. Ignored when ``callback`` is given.
+        callback: a pyepics value callback (``f(pvname=, value=, char_value=, **kw)``).
+
+    Returns:
+        the monitored :class:`PV`.
+    """
+    if callback is None:
+        write = print if writer is None else writer
+
+        def callback(**kws: Any) -> None:
+            write(_default_monitor_line(**kws))
+
+    camonitor_clear(pvname)
+    pv = get_pv(pvname)
+    index = pv.add_callback(callback)
+    if pv._monitor_seen:
+        pv.run_callback(index)
+    with _cache_lock:
+        _monitors[pvname] = (pv, index)
+    return pv
+
+
+def camonitor_clear(pvname: str) -> None:
+    """Stop the :func:`camonitor` on ``pvname`` (no error if there is none)."""
+    with _cache_lock:
+        entry = _monitors.pop(pvname, None)
+    if entry is not None:
+        pv, index = entry
+        pv.remove_callback(index)
+
+
+def caget_many(pvlist: Sequence[str], as_string: bool = False, count: Optional[int] = None,
+               as_numpy: bool = True, timeout: Optional[float] = DEFAULT_TIMEOUT,
+               connection_timeout: Optional[float] = DEFAULT_TIMEOUT, form: str = "time",
+               raise_on_error: Optional[bool] = None) -> List[Any]:
+    """Read many PVs at once: all searches, then all reads, go out before any wait.
+
+    Channels come from the shared context (and are reused by later calls); no monitors are
+    created, so this scales to tens of thousands of PVs.
+
+    Returns:
+        the values in ``pvlist`` order (``None`` for failures when not raising).
+
+    Raises:
+        CATimeoutError: some PVs did not connect or answer; ``failed`` maps each to why.
+        CAError: some reads were refused by the server; ``failed`` maps each to why.
+    """
+    context = default_context()
+    chans = context.get_pvs(*pvlist, timeout=timeout)
+    results: List[Any] = [None] * len(chans)
+    failed: Dict[str, str] = {}
+    pending = threading.Semaphore(0)
+    issued = 0
+    deadline = None if connection_timeout is None else time.monotonic() + connection_timeout
+    with Batch(timeout=timeout) as batch:  # one send per circuit for all the reads
+        for i, chan in enumerate(chans):
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not chan.channel_ready.wait(remaining):
+                failed[chan.name] = "connect"
+                continue
+            native = chan.channel.native_data_type
+            nelm = chan.channel.native_data_count
+            enum = as_string and native == _convert.ChannelType.ENUM
+            rtype = _convert.data_type_for(native, "ctrl" if enum else form)
+
+            def store(reply: Any, i: int = i, native: Any = native, nelm: int = nelm,
+                      rtype: Any = rtype, name: str = chan.name) -> None:
+                try:
+                    _convert.check_status(name, reply.status, put=False)
+                    results[i] = _reply_value(reply, native, nelm, rtype, as_string, count,
+                                              as_numpy)
+                except CAError as exc:
+                    failed[name] = str(exc)
+                pending.release()
+            batch.read(chan, store, data_type=rtype)
+            issued += 1
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for _ in range(issued):
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not pending.acquire(timeout=remaining):
+            break
+    for i, chan in enumerate(chans):
+        if results[i] is None and chan.name not in failed:
+            failed[chan.name] = "answer a read"
+    if failed:
+        _report_many(failed, timeout, raise_on_error)
+    return results
+
+
+def _reply_value(reply: Any, native: Any, nelm: int, rtype: Any, as_string: bool,
+                 count: Optional[int], as_numpy: bool) -> Any:
+    raw = _convert.raw_value(reply.data, native)
+    if not as_string:
+        return _convert.python_value(raw, native, nelm, count=count, as_numpy=as_numpy)
+    md = _convert.metadata_from_dbr(reply.metadata)
+    return _convert.primitive_string(raw, native, nelm, rtype, md.get("enum_strs"))
+
+
+def _report_many(failed: Dict[str, str], timeout: Optional[float],
+                 raise_on_error: Optional[bool]) -> None:
+    names = sorted(failed)
+    shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
+    if all(why in ("connect", "answer a read") for why in failed.values()):
+        error: CAError = CATimeoutError(shown, timeout, "connect or answer")
+    else:
+        error = CAError(f"read failed: {failed}", pvname=shown)
+    error.failed = failed  # type: ignore[attr-defined]
+    if should_raise(raise_on_error):
+        raise error
+    log.warning("%s", error)
+
+
+def caput_many(pvlist: Sequence[str], values: Sequence[Any],
+               wait: Union[bool, str] = False,
+               connection_timeout: Optional[float] = DEFAULT_TIMEOUT,
+               put_timeout: Optional[float] = 60.0,
+               raise_on_error: Optional[bool] = None) -> List[int]:
+    """Write many PVs (pyepics' ``caput_many``).
+
+    Args:
+        wait: ``False`` sends all puts without waiting; ``'each'`` waits for each put in turn;
+            ``'all'`` (or ``True``) sends all then waits for every completion.
+
+    Returns:
+        per PV, 1 for success and -1 for failure (pyepics' convention).
+
+    Raises:
+        CAError: with ``raise_on_error``, the first failure (the others are still attempted).
+    """
+    if len(pvlist) != len(values):
+        raise ValueError("pvlist and values must have the same length")
+    pvs = [get_pv(name) for name in pvlist]
+    done = threading.Semaphore(0)
+    statuses: List[int] = []
+    errors: List[CAError] = []
+    for pv, value in zip(pvs, values):
+        try:
+            pv.wait_for_connection(connection_timeout, raise_on_error=True)
+            if wait == "each":
+                pv.put(value, wait=True, timeout=put_timeout, raise_on_error=True)
+            else:
+                pv.put(value, callback=lambda **_: done.release(), raise_on_error=True)
+            statuses.append(1)
+        except CAError as exc:
+            errors.append(exc)
+            statuses.append(-1)
+    if wait in (True, "all"):
+        deadline = None if put_timeout is None else time.monotonic() + put_timeout
+        for _ in range(statuses.count(1)):
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not done.acquire(timeout=remaining):
+                errors.append(CATimeoutError(", ".join(pvlist), put_timeout, "complete puts"))
+                break
+        for i, pv in enumerate(pvs):
+            if statuses[i] == 1 and not pv.put_complete:
+                statuses[i] = -1
+            elif statuses[i] == 1 and pv.last_put_error is not None:
+                errors.append(pv.last_put_error)
+                statuses[i] = -1
+    if errors:
+        if should_raise(raise_on_error):
+            raise errors[0]
+        for exc in errors:
+            log.warning("%s", exc)
+    return statuses
+
+
+__all__ = ["caget", "caput", "cainfo", "camonitor", "camonitor_clear", "caget_many",
+           "caput_many", "get_pv"]

@@ -1,0 +1,59 @@
+"""The shared no-I/O core: value, string and put conversions (no server needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from caproto import ChannelType as T
+
+from iocgate.client import CAPutError
+from iocgate.client._convert import (
+    char_value,
+    primitive_string,
+    put_payload,
+    python_value,
+    raw_value,
+)
+
+
+@pytest.mark.parametrize("value,precision,expected", [
+    (1.25, 3, "1.250"), (-0.5, 0, "-0"), (123456.789, 3, "1.23e+05"), (1e-7, 2, "1e-07"),
+    (0.0, 4, "0"),  # pyepics switches to %g for 0.0 too (log10 of ~1e-9); kept for parity
+])
+def test_float_char_value_uses_precision(value, precision, expected):
+    assert char_value(np.array([value]), T.DOUBLE, 1, T.TIME_DOUBLE, precision, None) == expected
+
+
+def test_char_value_of_enums_chars_and_arrays():
+    assert char_value(np.array([2]), T.ENUM, 1, T.TIME_ENUM, None, ("a", "b", "c")) == "c"
+    assert char_value(np.array([7]), T.ENUM, 1, T.TIME_ENUM, None, ("a",)) == "7"
+    text = np.frombuffer(b"hi there\x00junk", dtype=np.uint8)
+    assert char_value(text, T.CHAR, 64, T.TIME_CHAR, None, None) == "hi there"
+    assert char_value(np.zeros(4), T.DOUBLE, 8, T.TIME_DOUBLE, 2, None) == \
+        "<array size=4, type=time_double>"
+    assert primitive_string(np.zeros(4), T.DOUBLE, 8, T.TIME_DOUBLE, None) == \
+        "<array count=8, type=6>"
+    assert char_value(None, T.DOUBLE, 1, T.DOUBLE, 2, None) == "None"
+
+
+def test_values_are_native_python_and_numpy():
+    big_endian = np.array([1.5, 2.5], dtype=">f8")
+    raw = raw_value(big_endian, T.DOUBLE)
+    assert raw.dtype == np.float64 and raw.dtype.isnative
+    assert python_value(raw_value(np.array([3], dtype=">i4"), T.LONG), T.LONG, 1) == 3
+    assert type(python_value(raw_value(np.array([3], dtype=">i4"), T.LONG), T.LONG, 1)) is int
+    assert raw_value([b"abc"], T.STRING) == "abc"
+    assert python_value(raw, T.DOUBLE, 2, count=1).tolist() == [1.5]
+    assert python_value(raw, T.DOUBLE, 2, as_numpy=False) == [1.5, 2.5]
+
+
+def test_put_payloads():
+    assert put_payload("x", "Fast", T.ENUM, 1, ("Off", "Fast")) == [1]
+    assert put_payload("x", "1", T.ENUM, 1, ("Off", "Fast")) == [1]
+    with pytest.raises(CAPutError, match="'Turbo' is not one of"):
+        put_payload("x", "Turbo", T.ENUM, 1, ("Off", "Fast"))
+    chars = put_payload("x", "hey", T.CHAR, 128, None)
+    assert chars.tolist() == [104, 101, 121, 0]
+    assert put_payload("x", "abcdef", T.CHAR, 3, None).tolist() == [97, 98, 99]
+    assert put_payload("x", 2.5, T.DOUBLE, 1, None) == [2.5]
+    assert put_payload("x", (1, 2), T.DOUBLE, 4, None) == [1, 2]

@@ -1,0 +1,106 @@
+"""Procedural helpers: caput/caget round trips, the channel cache, cainfo, camonitor."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from iocgate.client import (
+    CATimeoutError,
+    caget,
+    caget_many,
+    cainfo,
+    camonitor,
+    camonitor_clear,
+    caput,
+    caput_many,
+    default_context,
+    get_pv,
+)
+
+
+def test_caput_wait_then_caget(servers):
+    assert caput(servers.p + "ao_w", 1.5, wait=True) == 1
+    assert caget(servers.p + "ao_w") == 1.5
+    assert caget(servers.p + "ao_w", as_string=True) == "1.50"
+    caput(servers.s + "setpoint", 4.25, wait=True)  # the caproto putter copies it to RBV
+    assert caget(servers.s + "RBV") == 4.25
+
+
+def test_global_cache_reuses_channels(servers):
+    name = servers.p + "long"
+    caget(name)
+    context = default_context()
+    channels_before = len(context.pvs)
+    pv = get_pv(name)
+    for _ in range(5):
+        assert caget(name) == 42
+    assert get_pv(name) is pv
+    assert len(context.pvs) == channels_before
+
+
+def test_cainfo_reports_metadata(servers, capsys):
+    text = cainfo(servers.p + "alarmed", print_out=False)
+    assert capsys.readouterr().out == ""
+    for fragment in (servers.p + "alarmed", "char_value = '7.00'", "units      = degC",
+                     "precision  = 2", "severity   = 1", "upper_alarm_limit = 8.0",
+                     "access     = read/write"):
+        assert fragment in text
+    cainfo(servers.p + "mode")
+    assert "('Off', 'Slow', 'Fast')" in capsys.readouterr().out
+
+
+def test_camonitor_writer_and_clear(servers):
+    lines = []
+    three = threading.Event()
+
+    def writer(line):
+        lines.append(line)
+        if len(lines) >= 3:
+            three.set()
+
+    name = servers.p + "counter"  # a calc record counting up at 10 Hz
+    camonitor(name, writer=writer)
+    assert three.wait(10)
+    camonitor_clear(name)
+    count = len(lines)
+    assert re.fullmatch(rf"{name} \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{5}} \d+", lines[0])
+    values = [int(line.split()[-1]) for line in lines[:3]]
+    assert values == sorted(values) and len(set(values)) == 3
+    # after clearing, nothing more arrives through this callback
+    assert not get_pv(name).wait_for(lambda v: len(lines) > count, timeout=0.3)
+
+
+def test_camonitor_with_callback(servers):
+    seen = threading.Event()
+    got = {}
+
+    def callback(pvname=None, value=None, **kw):
+        got.update(pvname=pvname, value=value)
+        seen.set()
+
+    camonitor(servers.p + "mode", callback=callback)
+    try:
+        assert seen.wait(10)
+        assert got == {"pvname": servers.p + "mode", "value": 1}
+    finally:
+        camonitor_clear(servers.p + "mode")
+
+
+def test_caget_many_and_caput_many(servers):
+    names = [servers.p + "ao_w", servers.p + "str_w", servers.p + "mode_w"]
+    assert caput_many(names, [0.5, "many", "Slow"], wait="all") == [1, 1, 1]
+    assert caget_many(names) == [0.5, "many", 1]
+    assert caput_many(names, [0.75, "each", 2], wait="each") == [1, 1, 1]
+    assert caget_many(names, as_string=True) == ["0.75", "each", "Fast"]
+
+
+def test_caget_many_reports_every_missing_pv(servers):
+    names = [servers.p + "long", "ICT:missing:1", "ICT:missing:2"]
+    with pytest.raises(CATimeoutError) as info:
+        caget_many(names, connection_timeout=0.3, timeout=0.3)
+    assert set(info.value.failed) == {"ICT:missing:1", "ICT:missing:2"}
+    assert "ICT:missing:1" in str(info.value)
+    assert caget_many(names, connection_timeout=0.1, raise_on_error=False) == [42, None, None]

@@ -1,0 +1,45 @@
+"""Connection callbacks across a server restart (own softIoc, port and client context)."""
+
+from __future__ import annotations
+
+import threading
+
+from caproto.threading.client import Context
+
+from iocgate.client import PV
+from iocgate.testing import epics_tool
+
+from .conftest import HERE, SOFTIOC_READY, start_ioc, stop_ioc
+
+
+def test_disconnect_and_reconnect_callbacks(ca_port, ca_env, tmp_path):
+    args = [str(epics_tool("softIoc")), "-S", "-m", "P=RC:", "-d", str(HERE / "client_test.db")]
+    states = []
+    changed = threading.Condition()
+
+    def on_connection(pvname=None, conn=None, pv=None):
+        with changed:
+            states.append(conn)
+            changed.notify_all()
+
+    def wait_states(expected):
+        with changed:
+            assert changed.wait_for(lambda: states == expected, timeout=30), states
+
+    ioc = start_ioc(args, ca_port, SOFTIOC_READY, tmp_path / "first.log")
+    context = Context()  # reads the per-test port from ca_env
+    try:
+        pv = PV("RC:ao", connection_callback=on_connection, context=context)
+        pv.wait_for_connection(timeout=30)
+        wait_states([True])
+        assert pv.get() == 1.25
+        stop_ioc(ioc)
+        wait_states([True, False])
+        assert not pv.connected
+        ioc = start_ioc(args, ca_port, SOFTIOC_READY, tmp_path / "second.log")
+        wait_states([True, False, True])  # caproto's search back-off: up to ~8 s
+        assert pv.wait_for_connection(timeout=30) and pv.get(use_monitor=False) == 1.25
+        assert pv.units == "V"
+    finally:
+        context.disconnect()
+        stop_ioc(ioc)
