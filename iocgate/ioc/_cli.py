@@ -14,7 +14,7 @@ from caproto.server import template_arg_parser
 log = logging.getLogger("iocgate.ioc")
 
 SERVERS = ("iocgate", "caproto")
-DEFAULT_SERVER = "caproto"
+DEFAULT_SERVER = "iocgate"
 
 
 def serve(pvdb: Mapping[str, Any], *, server: str = DEFAULT_SERVER, async_lib: str = "asyncio",

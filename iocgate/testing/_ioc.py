@@ -25,7 +25,7 @@ class RunningIOC:
         client: a caproto threading client ``Context`` that searches only this server.
     """
 
-    def __init__(self, group: Any, port: int, server: str = "caproto",
+    def __init__(self, group: Any, port: int, server: str = "iocgate",
                  simulation: Any = None):
         self.group = group
         self.prefix = group.prefix
@@ -167,8 +167,9 @@ class RunningIOC:
                               capture_output=True, text=True, timeout=timeout)
 
 
-def start_ioc(ioc_class: type, port: int, *, server: str = "caproto", prefix: Optional[str] = None,
-              simulate: bool = True, **group_kwargs: Any) -> RunningIOC:
+def start_ioc(ioc_class: type, port: int, *, server: str = "iocgate",
+              prefix: Optional[str] = None, simulate: bool = True,
+              **group_kwargs: Any) -> RunningIOC:
     """Build ``ioc_class`` on its simulator (if it has a device) and serve it on ``port``.
 
     The caller must already have the loopback EPICS environment for ``port`` in

@@ -1,0 +1,67 @@
+"""iocgate's own Channel Access (CA 4.13) server for caproto pvdbs.
+
+Serves any pvdb built from caproto ``PVGroup`` s (or plain ``ChannelData`` dicts): caproto's
+``ChannelData`` stays the data model, so putters, getters, startup/scan/shutdown hooks,
+alarms, records and fields behave as under ``caproto.server.run``.
+
+Layers (a lower one never imports a higher one):
+
+* ``_wire``: headers, replies and DBR payloads as plain functions over bytes;
+* ``_pvdb``: name resolution (fields, ``.$``, filters) and the per-PV reply cache;
+* ``_core`` / ``_circuit``: sans-I/O server and per-client state machines
+  (:class:`ServerCore`, :class:`Circuit`: bytes in, buffers out);
+* ``_drive``: steps ChannelData coroutines inline, or hands them to a task;
+* back-ends: ``_asyncio`` (protocol callbacks, the fast one), ``_trio`` and ``_curio``
+  (on the shared socket loop of ``_streams``).
+
+Example::
+
+    from iocgate.server import run
+    run(MyGroup(prefix="LAB:").pvdb)            # blocks until SIGINT/SIGTERM
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from caproto import ChannelData
+
+from ._asyncio import start_server
+from ._circuit import Circuit
+from ._config import Settings
+from ._core import ServerCore
+
+ASYNC_LIBS = ("asyncio", "trio", "curio")
+
+
+def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = None,
+        log_pvs: bool = False, startup_hook=None, async_lib: str = "asyncio") -> None:
+    """Serve ``pvdb`` until SIGINT or SIGTERM, then shut down cleanly and return.
+
+    Same meaning as ``caproto.server.run(pvdb, interfaces=..., log_pvs=...,
+    startup_hook=...)``.
+
+    Args:
+        pvdb: ``{name: ChannelData}``, e.g. ``MyGroup(prefix="X:").pvdb``.
+        interfaces: IPv4 addresses to listen on; default EPICS_CAS_INTF_ADDR_LIST, else all.
+        log_pvs: log the port and every PV name once listening.
+        startup_hook: ``async def hook(async_lib)``, run once listening.
+        async_lib: ``"asyncio"`` (fastest), ``"trio"`` or ``"curio"``; hooks receive the
+            matching caproto ``AsyncLibraryLayer``.
+
+    Raises:
+        ValueError: unknown ``async_lib``.
+        OSError: the ports could not be bound.
+    """
+    if async_lib == "asyncio":
+        from ._asyncio import run as backend_run
+    elif async_lib == "trio":
+        from ._trio import run as backend_run
+    elif async_lib == "curio":
+        from ._curio import run as backend_run
+    else:
+        raise ValueError(f"async_lib must be one of {ASYNC_LIBS}, not {async_lib!r}")
+    backend_run(pvdb, interfaces=interfaces, log_pvs=log_pvs, startup_hook=startup_hook)
+
+
+__all__ = ["ASYNC_LIBS", "Circuit", "ServerCore", "Settings", "run", "start_server"]

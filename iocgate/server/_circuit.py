@@ -1,0 +1,452 @@
+"""One client's TCP circuit as a sans-I/O state machine.
+
+Feed received bytes to :meth:`Circuit.receive`; it handles every complete command in them
+before returning the reply buffers to send (one ``writelines`` per batch). Requests that need
+to wait for user code (a putter, a getter) complete later: their replies, and subscription
+updates, are collected until the back-end calls :meth:`Circuit.take_output`, prompted by
+``on_output``. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable, Deque, Dict, List, Tuple
+
+from caproto import ChannelType
+from caproto._commands import extract_data, extract_metadata
+from caproto._dbr import _LongStringChannelType
+from caproto.server.common import SubscriptionSpec
+
+from . import _wire as wire
+from ._core import ServerCore, log
+from ._drive import drive
+from ._pvdb import Resolved
+
+EVENT_QUEUE_DEPTH = 4
+"""Updates kept per subscription while the client is congested; older ones are dropped."""
+_LONG_STRING_TYPES = {int(t) for t in _LongStringChannelType}
+_READ_ACCESS, _WRITE_ACCESS = 1, 2
+
+
+class Channel:
+    """A channel created on a circuit (client ``cid`` <-> our ``sid``)."""
+
+    __slots__ = ("cid", "sid", "name", "entry", "resolved", "access", "max_count")
+
+    def __init__(self, cid: int, sid: int, name: str, resolved: Resolved, access: int):
+        self.cid = cid
+        self.sid = sid
+        self.name = name
+        self.resolved = resolved
+        self.entry = resolved.entry
+        self.access = access
+        self.max_count = resolved.max_count
+
+    def read_type(self, dbr_type: int):
+        """The ChannelType to ask caproto for (the LONG_STRING variant for ``$`` names)."""
+        if self.resolved.long_string and dbr_type in _LONG_STRING_TYPES:
+            return _LongStringChannelType(dbr_type)
+        return ChannelType(dbr_type)
+
+
+class Subscription:
+    """One EVENT_ADD: a bounded queue of encoded updates for the circuit to send."""
+
+    __slots__ = ("circuit", "channel", "subscription_id", "data_type", "count", "mask",
+                 "spec", "pending")
+
+    def __init__(self, circuit: Circuit, channel: Channel, subscription_id: int,
+                 data_type: int, count: int, mask: int):
+        self.circuit = circuit
+        self.channel = channel
+        self.subscription_id = subscription_id
+        self.data_type = data_type
+        self.count = count
+        self.mask = mask
+        self.spec = SubscriptionSpec(db_entry=channel.entry.data,
+                                     data_type_name=channel.read_type(data_type).name,
+                                     mask=mask,
+                                     channel_filter=channel.resolved.channel_filter)
+        self.pending: Deque[bytes] = deque(maxlen=EVENT_QUEUE_DEPTH)
+
+
+class Circuit:
+    """Protocol state of one TCP client.
+
+    Subscription updates wait in per-subscription queues of :data:`EVENT_QUEUE_DEPTH`.
+    While the back-end reports the client ``congested`` (its socket buffer is full) the
+    oldest queued updates are dropped, keeping the newest; otherwise nothing is dropped.
+
+    Args:
+        server: the shared :class:`~iocgate.server._core.ServerCore`.
+        address: the client's ``(host, port)``, handed to ``auth_*`` hooks.
+        on_output: called (with no arguments) when output appears outside :meth:`receive`:
+            a late reply or a subscription update. The back-end then calls
+            :meth:`take_output`. May be called many times before that.
+    """
+
+    def __init__(self, server: ServerCore, address: Tuple[str, int],
+                 on_output: Callable[[], None] | None = None):
+        self.server = server
+        self.address = address
+        self.on_output = on_output or (lambda: None)
+        self.closed = False
+        self.events_on = True
+        self.congested = False
+        self.hostname = address[0]
+        self.username = ""
+        self.channels: Dict[int, Channel] = {}
+        self.subscriptions: Dict[int, Subscription] = {}
+        self.resend: Dict[Subscription, None] = {}
+        self._dirty: Dict[Subscription, None] = {}
+        self._out: List[bytes] = []
+        self._chunks: List[bytes] = []
+        self._have = 0
+        self._need = 16
+        self._next_sid = 1
+        self._in_receive = False
+        self._max_payload = server.max_array_bytes + 4096
+        self._handlers = {
+            wire.VERSION: self._version, wire.ECHO: self._echo,
+            wire.HOST_NAME: self._host_name, wire.CLIENT_NAME: self._client_name,
+            wire.CREATE_CHAN: self._create_chan, wire.CLEAR_CHANNEL: self._clear_channel,
+            wire.READ_NOTIFY: self._read, wire.READ: self._read,
+            wire.WRITE: self._write, wire.WRITE_NOTIFY: self._write,
+            wire.EVENT_ADD: self._event_add, wire.EVENT_CANCEL: self._event_cancel,
+            wire.EVENTS_OFF: self._events_off, wire.EVENTS_ON: self._events_on,
+        }
+
+    # -- bytes in, bytes out -----------------------------------------------------------
+    def receive(self, data: bytes) -> List[bytes]:
+        """Handle every complete command in ``data`` (plus what was buffered before).
+
+        Returns:
+            The buffers to send now, in order (replies first, then queued updates).
+
+        Raises:
+            ValueError: the client announced a payload above EPICS_CA_MAX_ARRAY_BYTES; the
+                back-end must close the circuit.
+        """
+        self._chunks.append(data)
+        self._have += len(data)
+        if self._have < self._need:
+            return self.take_output()
+        data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        messages, consumed = wire.split_messages(data, self._max_payload)
+        rest = data[consumed:]
+        self._chunks = [rest] if rest else []
+        self._have = len(rest)
+        self._need = _needed(rest)
+        handlers = self._handlers
+        self._in_receive = True
+        try:
+            for message in messages:
+                handler = handlers.get(message[0])
+                if handler is not None:
+                    try:
+                        handler(*message)
+                    except Exception as exc:  # a bug must not take the server down
+                        log.exception("error handling command %d", message[0])
+                        self._error(message, 0, wire.ECA_INTERNAL, f"server error: {exc!r}")
+        finally:
+            self._in_receive = False
+        return self.take_output()
+
+    def take_output(self, events: bool = True) -> List[bytes]:
+        """Everything ready to send: replies, then (if ``events``) subscription updates.
+
+        Pass ``events=False`` while the transport is congested: updates then stay in their
+        bounded queues (newest kept) instead of piling up in the socket buffer.
+        """
+        out = self._out
+        self._out = []
+        if events and self._dirty and self.events_on:
+            dirty = self._dirty
+            self._dirty = {}
+            for sub in dirty:
+                out.extend(sub.pending)
+                sub.pending.clear()
+        return out
+
+    def close(self) -> None:
+        """Forget every channel and subscription (the client went away). Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for sub in list(self.subscriptions.values()):
+            self.server.remove_subscription(sub)
+        self.subscriptions.clear()
+        self.channels.clear()
+        self._dirty.clear()
+        self.resend.clear()
+        self._out = []
+
+    # -- called by ServerCore and by late completions ---------------------------------
+    def queue_event(self, sub: Subscription, message: bytes, initial: bool = False) -> None:
+        """Queue an encoded update for ``sub`` (the oldest is dropped beyond the depth).
+
+        The ``initial`` value of a new subscription goes out in order with the replies and
+        is never dropped.
+        """
+        if self.subscriptions.get(sub.subscription_id) is not sub:
+            return
+        if initial:
+            self._late(message)
+            return
+        pending = sub.pending
+        if len(pending) == EVENT_QUEUE_DEPTH and not self.congested:
+            self._out.extend(pending)  # the client keeps up: nothing is dropped
+            pending.clear()
+        pending.append(message)
+        self._dirty[sub] = None
+        if not self._in_receive:
+            self.on_output()
+
+    def _late(self, *buffers: bytes) -> None:
+        if self.closed:
+            return
+        self._out.extend(buffers)
+        if not self._in_receive:
+            self.on_output()
+
+    # -- command handlers: (command, data_type, count, p1, p2, header_len, payload) ---
+    def _version(self, *_message) -> None:
+        self._out.append(wire.VERSION_REPLY)
+
+    def _echo(self, *_message) -> None:
+        self._out.append(wire.ECHO_REPLY)
+
+    def _host_name(self, _c, _t, _n, _p1, _p2, _h, payload) -> None:
+        self.hostname = wire.decode_string(payload)
+
+    def _client_name(self, _c, _t, _n, _p1, _p2, _h, payload) -> None:
+        self.username = wire.decode_string(payload)
+
+    def _create_chan(self, _c, _t, _n, cid, _version, _h, payload) -> None:
+        name = wire.decode_string(payload)
+        resolved = self.server.db.resolve(name)
+        if resolved is None:
+            self._out.append(wire.HEADER.pack(wire.CREATE_CH_FAIL, 0, 0, 0, cid, 0))
+            return
+        entry = resolved.entry
+        access = (_READ_ACCESS | _WRITE_ACCESS if entry.always_read_write
+                  else int(entry.data.check_access(self.hostname, self.username)))
+        sid = self._next_sid
+        self._next_sid += 1
+        self.channels[sid] = Channel(cid, sid, name, resolved, access)
+        self._out.append(wire.HEADER.pack(wire.ACCESS_RIGHTS, 0, 0, 0, cid, access)
+                         + wire.header(wire.CREATE_CHAN, 0, resolved.native_type,
+                                       resolved.max_count, cid, sid))
+
+    def _clear_channel(self, _c, _t, _n, sid, cid, _h, _payload) -> None:
+        channel = self.channels.pop(sid, None)
+        if channel is not None:
+            for sub in [s for s in self.subscriptions.values() if s.channel is channel]:
+                self._cancel(sub)
+        self._out.append(wire.HEADER.pack(wire.CLEAR_CHANNEL, 0, 0, 0, sid, cid))
+
+    def _channel(self, message) -> Channel | None:
+        channel = self.channels.get(message[3])
+        if channel is None:
+            self._error(message, message[3], wire.ECA_BADCHID, "no such channel")
+        return channel
+
+    def _check_request(self, message, channel: Channel, access: int, denied: int) -> bool:
+        dbr_type, count = message[1], message[2]
+        if dbr_type > wire.MAX_DBR_TYPE:
+            self._error(message, channel.cid, wire.ECA_BADTYPE, "bad DBR type")
+        elif not channel.access & access:
+            self._error(message, channel.cid, denied, "access denied")
+        elif count > channel.max_count:
+            self._error(message, channel.cid, wire.ECA_BADCOUNT, "count too large")
+        elif (wire.METADATA_SIZE[dbr_type] + wire.ELEMENT_SIZE[dbr_type] * count
+              > self.server.max_array_bytes):
+            self._error(message, channel.cid, wire.ECA_TOLARGE, "exceeds max array bytes")
+        else:
+            return True
+        return False
+
+    def _read(self, command, dbr_type, count, _sid, ioid, _h, _payload) -> None:
+        message = (command, dbr_type, count, _sid, ioid, _h, b"")
+        channel = self._channel(message)
+        if channel is None or not self._check_request(message, channel, _READ_ACCESS,
+                                                      wire.ECA_NORDACCESS):
+            return
+        entry = channel.entry
+        cached = entry.cache.get((dbr_type, count))
+        if cached is None and entry.inline_read and count <= 1:
+            payload = wire.scalar_payload(entry.data, dbr_type)
+            if payload is not None:
+                cached = entry.cache[(dbr_type, count)] = (payload + wire.pad(len(payload)), 1)
+        if cached is not None:
+            self._read_reply(command, channel, dbr_type, ioid, *cached)
+            return
+        if dbr_type in (ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
+            self._error(message, channel.cid, wire.ECA_BADTYPE, "write-only DBR type")
+            return
+        version = entry.version
+
+        def done(result, exc) -> None:
+            if exc is not None:
+                self._late(wire.error_message(_request_header(message), channel.cid,
+                                              wire.ECA_GETFAIL, f"read failed: {exc!r}"))
+                return
+            metadata, values = result
+            wire_count = count or _current_count(channel, dbr_type, values)
+            if dbr_type == ChannelType.STSACK_STRING:
+                payload = wire.stsack_payload(metadata, values, entry.data.alarm)
+            else:
+                payload = wire.dbr_payload(dbr_type, wire_count, metadata, values)
+            payload += wire.pad(len(payload))
+            if entry.inline_read and entry.version == version:
+                entry.cache[(dbr_type, count)] = (payload, wire_count)
+            self._read_reply(command, channel, dbr_type, ioid, payload, wire_count)
+            if not self._in_receive:
+                self.on_output()
+
+        read_type = (ChannelType.STS_STRING if dbr_type == ChannelType.STSACK_STRING
+                     else channel.read_type(dbr_type))
+        coro = entry.data.auth_read(self.hostname, self.username, read_type,
+                                    user_address=self.address)
+        drive(coro, done, self.server.spawn, inline=entry.inline_read)
+
+    def _read_reply(self, command: int, channel: Channel, dbr_type: int, ioid: int,
+                    payload: bytes, wire_count: int) -> None:
+        if self.closed:
+            return
+        p1 = wire.ECA_NORMAL if command == wire.READ_NOTIFY else channel.sid
+        self._out.append(wire.header(command, len(payload), dbr_type, wire_count, p1, ioid))
+        self._out.append(payload)
+
+    def _write(self, command, dbr_type, count, _sid, ioid, _h, payload) -> None:
+        message = (command, dbr_type, count, _sid, ioid)
+        channel = self._channel(message)
+        if channel is None:
+            return
+        notify = command == wire.WRITE_NOTIFY
+        status = 0
+        if dbr_type > wire.MAX_DBR_TYPE or dbr_type in (ChannelType.STSACK_STRING,
+                                                        ChannelType.CLASS_NAME):
+            status = wire.ECA_BADTYPE
+        elif not channel.access & _WRITE_ACCESS:
+            status = wire.ECA_NOWTACCESS
+        elif count > channel.max_count or count == 0:
+            status = wire.ECA_BADCOUNT
+        if status:
+            self._write_failed(message, channel, notify, status, "write refused")
+            return
+        entry = channel.entry
+        scalar = (wire.scalar_value(entry.data, dbr_type, count, payload)
+                  if entry.inline_write else None)
+        if scalar is None:
+            md_size = wire.METADATA_SIZE[dbr_type]
+            try:
+                data = extract_data(payload[md_size:], dbr_type, count)
+                metadata = extract_metadata(payload[:md_size], dbr_type)
+            except Exception as exc:
+                self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc))
+                return
+
+        def done(_result, exc) -> None:
+            if exc is not None:
+                self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
+                                   f"{type(exc).__name__}: {exc}")
+            elif notify:
+                self._late(wire.header(wire.WRITE_NOTIFY, 0, dbr_type, count,
+                                       wire.ECA_NORMAL, ioid))
+
+        if scalar is not None:
+            # Same result as auth_write -> write_from_dbr for a same-type numeric scalar with
+            # caproto's own (always read-write) check_access, minus the array round trip.
+            coro = entry.data.write(scalar[0])
+        else:
+            coro = entry.data.auth_write(self.hostname, self.username, data,
+                                         ChannelType(dbr_type), metadata,
+                                         user_address=self.address)
+        drive(coro, done, self.server.spawn, inline=entry.inline_write)
+
+    def _write_failed(self, message, channel: Channel, notify: bool, status: int,
+                      text: str) -> None:
+        if notify:
+            self._late(wire.header(wire.WRITE_NOTIFY, 0, message[1], message[2], status,
+                                   message[4]))
+        else:
+            self._late(wire.error_message(_request_header(message), channel.cid,
+                                          status, text))
+
+    def _event_add(self, command, dbr_type, count, sid, subscription_id, _h, payload) -> None:
+        message = (command, dbr_type, count, sid, subscription_id, _h, b"")
+        channel = self._channel(message)
+        if channel is None or not self._check_request(message, channel, _READ_ACCESS,
+                                                      wire.ECA_NORDACCESS):
+            return
+        if dbr_type >= ChannelType.PUT_ACKT:
+            self._error(message, channel.cid, wire.ECA_BADTYPE, "bad DBR type for events")
+            return
+        mask = wire.unpack_event_mask(payload)
+        if not mask:
+            mask = 5  # DBE_VALUE | DBE_ALARM, as libca defaults
+        old = self.subscriptions.get(subscription_id)
+        if old is not None:
+            self._cancel(old)
+        sub = Subscription(self, channel, subscription_id, dbr_type, count, mask)
+        self.subscriptions[subscription_id] = sub
+        self.server.add_subscription(sub)
+
+    def _event_cancel(self, _c, dbr_type, count, sid, subscription_id, _h, _payload) -> None:
+        sub = self.subscriptions.get(subscription_id)
+        if sub is not None:
+            self._cancel(sub)
+        self._out.append(wire.header(wire.EVENT_ADD, 0, dbr_type, count, sid,
+                                     subscription_id))
+
+    def _cancel(self, sub: Subscription) -> None:
+        self.subscriptions.pop(sub.subscription_id, None)
+        self._dirty.pop(sub, None)
+        self.resend.pop(sub, None)
+        self.server.remove_subscription(sub)
+
+    def _events_off(self, *_message) -> None:
+        self.events_on = False
+        for sub in self._dirty:
+            sub.pending.clear()
+            self.resend[sub] = None
+        self._dirty.clear()
+
+    def _events_on(self, *_message) -> None:
+        self.events_on = True
+        resend, self.resend = self.resend, {}
+        for sub in resend:
+            if self.subscriptions.get(sub.subscription_id) is sub:
+                self.server.refresh(sub)
+
+    def _error(self, message, cid: int, status: int, text: str) -> None:
+        self._out.append(wire.error_message(_request_header(message), cid, status, text))
+
+
+def _current_count(channel: Channel, dbr_type: int, values) -> int:
+    """Element count of a count-0 (dynamic size) reply."""
+    if dbr_type in (ChannelType.STSACK_STRING, ChannelType.CLASS_NAME):
+        return 1
+    count = wire.values_count(values, dbr_type)
+    if channel.resolved.long_string and isinstance(values, (bytes, bytearray)):
+        count += 1  # the terminating NUL
+    return max(0, min(count, channel.max_count))
+
+
+def _request_header(message) -> bytes:
+    """The 16-byte header of a received request, quoted in ERROR replies."""
+    command, dbr_type, count, p1, p2 = message[:5]
+    return wire.HEADER.pack(command, 0, dbr_type & 0xFFFF, min(count, 0xFFFF), p1, p2)
+
+
+def _needed(buffer: bytes) -> int:
+    """Bytes needed before the first message in ``buffer`` can be complete."""
+    if len(buffer) < 16:
+        return 16
+    size, count = wire.HEADER.unpack_from(buffer, 0)[1:4:2]
+    if size == 0xFFFF and count == 0:
+        if len(buffer) < 24:
+            return 24
+        return 24 + wire.EXT_SIZE.unpack_from(buffer, 16)[0]
+    return 16 + size

@@ -1,0 +1,316 @@
+"""Channel Access 4.13 wire format for the server side: headers, replies, DBR payloads.
+
+Sans-I/O: plain functions over ``bytes``; nothing here opens a socket or touches a loop.
+All integers on the wire are big-endian. A message is a 16-byte header, optionally followed
+by an 8-byte extension (when the payload is >= 0xFFFF bytes or the count >= 0xFFFF), and a
+payload padded to a multiple of 8 bytes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from typing import List, Tuple
+
+import numpy
+from caproto._backend import backend
+from caproto._dbr import DBR_TYPES, ChannelType, native_type, native_types
+
+HEADER = struct.Struct(">HHHHII")
+"""command, payload_size, data_type, data_count, parameter1, parameter2"""
+EXTENDED = struct.Struct(">HHHHIIII")
+"""as :data:`HEADER` with payload_size=0xFFFF, data_count=0, then the real size and count"""
+EXT_SIZE = struct.Struct(">II")
+EVENT_MASK = struct.Struct(">fffH")
+
+CA_MINOR_VERSION = 13
+DO_REPLY = 10
+NO_REPLY = 5
+ECA_NORMAL = 1
+ECA_TOLARGE = 72
+ECA_BADTYPE = 114
+ECA_INTERNAL = 142
+ECA_GETFAIL = 152
+ECA_PUTFAIL = 160
+ECA_BADCOUNT = 176
+ECA_NORDACCESS = 368
+ECA_NOWTACCESS = 376
+ECA_BADCHID = 410
+
+# Command codes.
+VERSION = 0
+EVENT_ADD = 1
+EVENT_CANCEL = 2
+READ = 3
+WRITE = 4
+SEARCH = 6
+EVENTS_OFF = 8
+EVENTS_ON = 9
+ERROR = 11
+CLEAR_CHANNEL = 12
+RSRV_IS_UP = 13
+NOT_FOUND = 14
+READ_NOTIFY = 15
+REPEATER_CONFIRM = 17
+CREATE_CHAN = 18
+WRITE_NOTIFY = 19
+CLIENT_NAME = 20
+HOST_NAME = 21
+ACCESS_RIGHTS = 22
+ECHO = 23
+REPEATER_REGISTER = 24
+CREATE_CH_FAIL = 26
+SERVER_DISCONN = 27
+
+MAX_DBR_TYPE = int(ChannelType.CLASS_NAME)
+_PAD = [b"\0" * ((8 - n) % 8) for n in range(8)]
+
+# Size of the metadata block in front of the values, per DBR type (0 for plain types).
+# EPICS sends DBR_CTRL_STRING as a dbr_sts_string (caproto's struct for it is larger).
+METADATA_SIZE = {
+    int(t): (0 if t in native_types else ctypes.sizeof(DBR_TYPES[t]))
+    for t in ChannelType if int(t) <= MAX_DBR_TYPE
+}
+METADATA_SIZE[int(ChannelType.CTRL_STRING)] = METADATA_SIZE[int(ChannelType.STS_STRING)]
+# Size of one element on the wire per DBR type (STSACK_STRING and CLASS_NAME: all metadata).
+ELEMENT_SIZE = {
+    int(t): ctypes.sizeof(DBR_TYPES[native_type(t)])
+    for t in ChannelType if int(t) <= int(ChannelType.CTRL_DOUBLE)
+}
+ELEMENT_SIZE.update({35: 2, 36: 2, 37: 0, 38: 0})
+
+VERSION_REPLY = HEADER.pack(VERSION, 0, 0, CA_MINOR_VERSION, 0, 0)
+ECHO_REPLY = HEADER.pack(ECHO, 0, 0, 0, 0, 0)
+
+
+def pad(size: int) -> bytes:
+    """Zero bytes that bring a payload of ``size`` bytes to a multiple of 8."""
+    return _PAD[size % 8]
+
+
+def header(command: int, size: int, data_type: int, count: int, p1: int, p2: int) -> bytes:
+    """Encode a header, switching to the extended form when size or count do not fit 16 bits."""
+    if size < 0xFFFF and count < 0xFFFF:
+        return HEADER.pack(command, size, data_type, count, p1, p2)
+    return EXTENDED.pack(command, 0xFFFF, data_type, 0, p1, p2, size, count)
+
+
+def message(command: int, data_type: int, count: int, p1: int, p2: int,
+            payload: bytes = b"") -> bytes:
+    """A complete message: header plus ``payload`` padded to 8 bytes."""
+    padding = pad(len(payload))
+    size = len(payload) + len(padding)
+    return header(command, size, data_type, count, p1, p2) + payload + padding
+
+
+def string_payload(text: str) -> bytes:
+    """A NUL-terminated latin-1 string, padded to a multiple of 8 bytes."""
+    raw = text.encode("latin-1") + b"\0"
+    return raw + pad(len(raw))
+
+
+def decode_string(payload: bytes) -> str:
+    """The text of a NUL-padded string payload (latin-1)."""
+    return bytes(payload).split(b"\0", 1)[0].decode("latin-1")
+
+
+def error_message(request_header: bytes, cid: int, status: int, text: str) -> bytes:
+    """An ERROR reply quoting the offending request's header (first 16 bytes)."""
+    payload = bytes(request_header[:16]) + string_payload(text)
+    return HEADER.pack(ERROR, len(payload), 0, 0, cid, status) + payload
+
+
+def dbr_payload(data_type: int, count: int, metadata, values) -> bytes:
+    """Encode ``(metadata, values)`` as returned by ``ChannelData.read`` into a DBR payload.
+
+    Args:
+        data_type: the DBR type requested (0..38).
+        count: the number of elements to put on the wire; values are truncated or
+            zero-filled to it. Ignored for STSACK_STRING / CLASS_NAME / PUT_ACK*.
+        metadata: a caproto DBR structure, or ``b''`` for plain types.
+        values: a numpy array, list, ``bytes`` or scalar as returned by caproto's conversion.
+
+    Returns:
+        The unpadded payload bytes.
+    """
+    md = bytes(metadata)[:METADATA_SIZE[data_type]] if metadata is not None else b""
+    if data_type in (ChannelType.STSACK_STRING, ChannelType.CLASS_NAME):
+        return md
+    native = native_type(ChannelType(data_type))
+    if isinstance(values, (bytes, bytearray)):
+        raw = bytes(values)
+    else:
+        if not isinstance(values, (list, tuple) + backend.array_types):
+            values = [values]
+        if len(values) > count:
+            values = values[:count]
+        raw = backend.python_to_epics(native, values, byteswap=True)
+        raw = raw.tobytes() if hasattr(raw, "tobytes") else bytes(raw)
+    want = ELEMENT_SIZE[data_type] * count
+    if len(raw) > want:
+        raw = raw[:want]
+    elif len(raw) < want:
+        raw = raw + b"\0" * (want - len(raw))
+    return md + raw
+
+
+_SCALAR = {
+    int(ChannelType.INT): struct.Struct(">h"), int(ChannelType.FLOAT): struct.Struct(">f"),
+    int(ChannelType.LONG): struct.Struct(">i"), int(ChannelType.DOUBLE): struct.Struct(">d"),
+}
+_NUMBERS = (int, float, numpy.integer, numpy.floating)
+_TIME_PREFIX = struct.Struct(">hhII")
+_TIME_OF = {int(ChannelType.TIME_INT): (int(ChannelType.INT), b"\0\0"),
+            int(ChannelType.TIME_FLOAT): (int(ChannelType.FLOAT), b""),
+            int(ChannelType.TIME_LONG): (int(ChannelType.LONG), b""),
+            int(ChannelType.TIME_DOUBLE): (int(ChannelType.DOUBLE), b"\0\0\0\0")}
+
+
+def scalar_payload(data, data_type: int) -> bytes | None:
+    """Encode a numeric scalar ChannelData as plain or TIME ``data_type`` without caproto's
+    conversion machinery, or return None when this shortcut does not apply.
+
+    Gives the same bytes as ``ChannelData.read`` + :func:`dbr_payload` for INT, FLOAT, LONG
+    and DOUBLE PVs of one element read as their own type (plain or TIME_).
+    """
+    native = int(data.data_type)
+    time_of = _TIME_OF.get(data_type)
+    if time_of is not None and time_of[0] != native:
+        return None
+    elif time_of is None and data_type != native:
+        return None
+    packer = _SCALAR.get(native)
+    value = data.value
+    if packer is None or not isinstance(value, _NUMBERS) or isinstance(value, bool):
+        return None
+    try:
+        raw = packer.pack(value)
+    except struct.error:
+        return None
+    if time_of is None:
+        return raw
+    alarm, stamp = data.alarm, data._data["timestamp"]
+    return _TIME_PREFIX.pack(int(alarm.status), int(alarm.severity), stamp.secondsSinceEpoch,
+                             stamp.nanoSeconds) + time_of[1] + raw
+
+
+def scalar_value(data, data_type: int, count: int, payload) -> tuple | None:
+    """``(value,)`` for a one-element write of a numeric PV in its own type, else None."""
+    if count != 1 or data_type != data.data_type:
+        return None
+    packer = _SCALAR.get(data_type)
+    if packer is None or len(payload) < packer.size:
+        return None
+    return packer.unpack_from(payload)
+
+
+_STSACK = struct.Struct(">hhHH40s")
+
+
+def stsack_payload(sts_metadata, values, alarm) -> bytes:
+    """DBR_STSACK_STRING from a DBR_STS_STRING read plus the PV's ChannelAlarm.
+
+    EPICS puts the value (as a string) in the ``value`` field; caproto's own read puts
+    the alarm string there instead, hence this builder.
+    """
+    value = values[0] if isinstance(values, (list, tuple) + backend.array_types) else values
+    if isinstance(value, str):
+        value = value.encode("latin-1")
+    return _STSACK.pack(sts_metadata.status, sts_metadata.severity,
+                        1 if alarm.must_acknowledge_transient else 0,
+                        int(alarm.severity_to_acknowledge), bytes(value)[:39])
+
+
+def values_count(values, data_type: int) -> int:
+    """Number of wire elements in ``values`` (as returned by ``ChannelData.read``)."""
+    if isinstance(values, (bytes, bytearray)):
+        return len(values) if native_type(ChannelType(data_type)) == ChannelType.CHAR else 1
+    if isinstance(values, (list, tuple) + backend.array_types):
+        return len(values)
+    return 1
+
+
+def split_messages(buffer: bytes, max_payload: int
+                   ) -> Tuple[List[Tuple[int, int, int, int, int, int, memoryview]], int]:
+    """Cut complete messages off the front of ``buffer``.
+
+    Args:
+        buffer: received bytes, starting at a message boundary.
+        max_payload: largest payload accepted, in bytes.
+
+    Returns:
+        ``(messages, consumed)``: each message is ``(command, data_type, count, p1, p2,
+        header_len, payload)`` with ``payload`` a memoryview into ``buffer``; ``consumed``
+        is where the first incomplete message starts.
+
+    Raises:
+        ValueError: a header announces a payload larger than ``max_payload`` (the peer
+            broke the protocol or exceeded EPICS_CA_MAX_ARRAY_BYTES; the circuit must close).
+    """
+    out = []
+    view = memoryview(buffer)
+    end = len(view)
+    pos = 0
+    unpack = HEADER.unpack_from
+    while end - pos >= 16:
+        command, size, data_type, count, p1, p2 = unpack(view, pos)
+        hlen = 16
+        if size == 0xFFFF and count == 0:
+            if end - pos < 24:
+                break
+            size, count = EXT_SIZE.unpack_from(view, pos + 16)
+            hlen = 24
+        if size > max_payload:
+            raise ValueError(f"payload of {size} bytes exceeds the limit of {max_payload}")
+        if end - pos < hlen + size:
+            break
+        out.append((command, data_type, count, p1, p2, hlen,
+                    view[pos + hlen:pos + hlen + size]))
+        pos += hlen + size
+    return out, pos
+
+
+def search_reply(port: int, cid: int) -> bytes:
+    """SEARCH reply telling the client to connect to ``port`` on the datagram's source IP."""
+    return HEADER.pack(SEARCH, 8, port, 0, 0xFFFFFFFF, cid) + struct.pack(">H6x", CA_MINOR_VERSION)
+
+
+def not_found_reply(client_version: int, cid: int) -> bytes:
+    """NOT_FOUND reply for a search that asked for one (DO_REPLY)."""
+    return HEADER.pack(NOT_FOUND, 0, DO_REPLY, client_version, cid, cid)
+
+
+def beacon(port: int, beacon_id: int, address: int) -> bytes:
+    """RSRV_IS_UP beacon for a server on ``port``; ``address`` is the IPv4 as an integer."""
+    return HEADER.pack(RSRV_IS_UP, 0, CA_MINOR_VERSION, port, beacon_id, address)
+
+
+def parse_search(datagram: bytes) -> Tuple[bool, List[Tuple[str, int, int, int]]]:
+    """Read a search datagram.
+
+    Returns:
+        ``(version_seen, searches)``; each search is ``(name, reply_flag, client_version, cid)``.
+        Unknown commands are skipped; a truncated trailing message is ignored.
+    """
+    searches = []
+    version_seen = False
+    view = memoryview(datagram)
+    pos, end = 0, len(view)
+    while end - pos >= 16:
+        command, size, data_type, count, p1, _ = HEADER.unpack_from(view, pos)
+        if end - pos - 16 < size:
+            break
+        if command == SEARCH:
+            name = decode_string(view[pos + 16:pos + 16 + size])
+            searches.append((name, data_type, count, p1))
+        elif command == VERSION:
+            version_seen = True
+        pos += 16 + size
+    return version_seen, searches
+
+
+def unpack_event_mask(payload: memoryview) -> int | None:
+    """The mask of an EVENT_ADD payload, or None if the payload is too short."""
+    if len(payload) < 14:
+        return None
+    return EVENT_MASK.unpack_from(payload, 0)[3]

@@ -1,0 +1,252 @@
+"""iocgate's sans-I/O circuit (``iocgate.server.Circuit``) driven with bytes, no sockets.
+
+Every table case is fed whole and one byte at a time and must give the same reply bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import List
+
+import pytest
+from caproto import AccessRights, ChannelDouble, ChannelString
+from caproto.server import PVGroup, pvproperty
+
+from iocgate.server import Circuit, ServerCore, _circuit
+from iocgate.server import _wire as wire
+
+H = struct.Struct(">HHHHII")
+D = struct.Struct(">d")
+
+
+def msg(command, data_type=0, count=0, p1=0, p2=0, payload=b"") -> bytes:
+    payload += b"\0" * ((8 - len(payload) % 8) % 8)
+    return H.pack(command, len(payload), data_type, count, p1, p2) + payload
+
+
+def name(text: str) -> bytes:
+    return text.encode() + b"\0"
+
+
+class ReadOnly(ChannelDouble):
+    def check_access(self, hostname, username):
+        return AccessRights.READ
+
+
+def make_pvdb():
+    return {"D": ChannelDouble(value=2.5, units="mm"), "S": ChannelString(value="hi"),
+            "W": ChannelDouble(value=[1.0, 2.0, 3.0], max_length=5), "RO": ReadOnly(value=1.0)}
+
+
+def feed(circuit: Circuit, data: bytes, mode: str) -> bytes:
+    if mode == "whole":
+        return b"".join(circuit.receive(data))
+    return b"".join(b"".join(circuit.receive(data[i:i + 1])) for i in range(len(data)))
+
+
+def connect(circuit: Circuit, pv: str, cid: int) -> int:
+    reply = b"".join(circuit.receive(msg(18, 0, 0, cid, 13, name(pv))))
+    assert H.unpack_from(reply, 16)[0] == 18, reply
+    return H.unpack_from(reply, 16)[5]
+
+
+def error(request: bytes, cid: int, status: int, text: str) -> bytes:
+    return wire.error_message(request[:2] + b"\0\0" + request[4:16], cid, status, text)
+
+
+CREATED = H.pack(22, 0, 0, 0, 1, 3) + H.pack(18, 0, 6, 1, 1, 1)
+# (id, channels to create first, request, expected reply)
+CASES = [
+    ("version", [], msg(0, 0, 13), wire.VERSION_REPLY),
+    ("echo", [], msg(23), wire.ECHO_REPLY),
+    ("host and client name", [], msg(21, payload=b"host") + msg(20, payload=b"me"), b""),
+    ("create", [], msg(18, 0, 0, 1, 13, name("D")), CREATED),
+    ("create a field-less record name", [], msg(18, 0, 0, 1, 13, name("D.")), CREATED),
+    ("create unknown", [], msg(18, 0, 0, 4, 13, name("nope")), H.pack(26, 0, 0, 0, 4, 0)),
+    ("create read-only", [], msg(18, 0, 0, 2, 13, name("RO")),
+     H.pack(22, 0, 0, 0, 2, 1) + H.pack(18, 0, 6, 1, 2, 1)),
+    ("read double", ["D"], msg(15, 6, 1, 1, 77), H.pack(15, 8, 6, 1, 1, 77) + D.pack(2.5)),
+    ("read twice (cached)", ["D"], msg(15, 6, 1, 1, 1) + msg(15, 6, 1, 1, 2),
+     H.pack(15, 8, 6, 1, 1, 1) + D.pack(2.5) + H.pack(15, 8, 6, 1, 1, 2) + D.pack(2.5)),
+    ("read as string", ["D"], msg(15, 0, 1, 1, 5),
+     H.pack(15, 40, 0, 1, 1, 5) + b"2.5".ljust(40, b"\0")),
+    ("deprecated READ", ["D"], msg(3, 6, 1, 1, 5), H.pack(3, 8, 6, 1, 1, 5) + D.pack(2.5)),
+    ("array, count 0 is the current length", ["W"], msg(15, 6, 0, 1, 3),
+     H.pack(15, 24, 6, 3, 1, 3) + struct.pack(">3d", 1, 2, 3)),
+    ("array, count above length is zero-filled", ["W"], msg(15, 6, 5, 1, 3),
+     H.pack(15, 40, 6, 5, 1, 3) + struct.pack(">5d", 1, 2, 3, 0, 0)),
+    ("read unknown sid", [], msg(15, 6, 1, 9, 3),
+     error(msg(15, 6, 1, 9, 3), 9, wire.ECA_BADCHID, "no such channel")),
+    ("read bad type", ["D"], msg(15, 99, 1, 1, 3),
+     error(msg(15, 99, 1, 1, 3), 1, wire.ECA_BADTYPE, "bad DBR type")),
+    ("read count too large", ["D"], msg(15, 6, 2, 1, 3),
+     error(msg(15, 6, 2, 1, 3), 1, wire.ECA_BADCOUNT, "count too large")),
+    ("write-notify then read", ["D"], msg(19, 6, 1, 1, 8, D.pack(7.0)) + msg(15, 6, 1, 1, 9),
+     H.pack(19, 0, 6, 1, 1, 8) + H.pack(15, 8, 6, 1, 1, 9) + D.pack(7.0)),
+    ("write without access", ["RO"], msg(4, 6, 1, 1, 8, D.pack(7.0)),
+     error(msg(4, 6, 1, 1, 8), 1, wire.ECA_NOWTACCESS, "write refused")),
+    ("write-notify without access", ["RO"], msg(19, 6, 1, 1, 8, D.pack(7.0)),
+     H.pack(19, 0, 6, 1, wire.ECA_NOWTACCESS, 8)),
+    ("clear channel", ["D"], msg(12, 0, 0, 1, 1), H.pack(12, 0, 0, 0, 1, 1)),
+    ("subscribe and cancel", ["D"],
+     msg(1, 6, 1, 1, 42, struct.pack(">fffH", 0, 0, 0, 5)) + msg(2, 6, 1, 1, 42),
+     H.pack(1, 8, 6, 1, 1, 42) + D.pack(2.5) + H.pack(1, 0, 6, 1, 1, 42)),
+]
+
+
+@pytest.mark.parametrize("mode", ["whole", "byte-by-byte"])
+@pytest.mark.parametrize("channels,request_,expected", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_table(channels, request_, expected, mode):
+    circuit = Circuit(ServerCore(make_pvdb()), ("127.0.0.1", 5))
+    for cid, pv in enumerate(channels, start=1):
+        connect(circuit, pv, cid)
+    assert feed(circuit, request_, mode) == expected
+
+
+def events(buffers: List[bytes]) -> List[float]:
+    data, values = b"".join(buffers), []
+    while data:
+        command, size = H.unpack_from(data)[:2]
+        assert command == 1
+        values.append(D.unpack_from(data, 16)[0])
+        data = data[16 + size:]
+    return values
+
+
+def _subscriber(core, mask=5):
+    woken = []
+    circuit = Circuit(core, ("127.0.0.1", 6), lambda: woken.append(1))
+    sid = connect(circuit, "D", 1)
+    first = circuit.receive(msg(1, 6, 1, sid, 42, struct.pack(">fffH", 0, 0, 0, mask)))
+    assert events(first) == [2.5]
+    return circuit, woken
+
+
+def test_update_reaches_subscriber_and_wakes_it():
+    core = ServerCore(make_pvdb())
+    subscriber, woken = _subscriber(core)
+    writer = Circuit(core, ("127.0.0.1", 7))
+    sid = connect(writer, "D", 1)
+    assert writer.receive(msg(4, 6, 1, sid, 0, D.pack(3.5))) == []
+    assert woken and events(subscriber.take_output()) == [3.5]
+
+
+@pytest.mark.parametrize("congested", [False, True])
+def test_only_a_congested_subscriber_loses_updates_and_keeps_the_newest(congested):
+    core = ServerCore(make_pvdb())
+    subscriber, _ = _subscriber(core)
+    subscriber.congested = congested
+    writer = Circuit(core, ("127.0.0.1", 7))
+    sid = connect(writer, "D", 1)
+    writer.receive(b"".join(msg(4, 6, 1, sid, 0, D.pack(float(v))) for v in range(100)))
+    held = subscriber.take_output(events=False)
+    got = events(held + subscriber.take_output())
+    if congested:
+        assert held == [] and got == [96.0, 97.0, 98.0, 99.0]
+        assert len(got) == _circuit.EVENT_QUEUE_DEPTH
+    else:
+        assert got == [float(v) for v in range(100)]
+
+
+def test_events_off_then_on_resends_current_value():
+    core = ServerCore(make_pvdb())
+    subscriber, _ = _subscriber(core)
+    assert subscriber.receive(msg(8)) == []
+    writer = Circuit(core, ("127.0.0.1", 7))
+    sid = connect(writer, "D", 1)
+    writer.receive(msg(4, 6, 1, sid, 0, D.pack(4.0)) + msg(4, 6, 1, sid, 0, D.pack(5.0)))
+    assert subscriber.take_output() == []
+    assert events(subscriber.receive(msg(9))) == [5.0]
+
+
+def test_masks_and_deadbands():
+    pvdb = {"D": ChannelDouble(value=0.0, log_atol=1.0)}
+    core = ServerCore(pvdb)
+    subs = {mask: _subscriber_on(core, mask) for mask in (1, 2, 8)}
+    writer = Circuit(core, ("127.0.0.1", 7))
+    sid = connect(writer, "D", 1)
+    for value in (0.5, 1.6, 1.7):
+        writer.receive(msg(4, 6, 1, sid, 0, D.pack(value)))
+    asyncio.run(pvdb["D"].write_metadata(units="V"))
+    assert {m: events(c.take_output()) for m, c in subs.items()} == {
+        1: [0.5, 1.6, 1.7], 2: [1.6], 8: [1.7]}
+
+
+def _subscriber_on(core, mask):
+    circuit = Circuit(core, ("127.0.0.1", 6))
+    sid = connect(circuit, "D", 1)
+    circuit.receive(msg(1, 6, 1, sid, 42, struct.pack(">fffH", 0, 0, 0, mask)))
+    return circuit
+
+
+def test_vanishing_subscriber_disturbs_nobody():
+    core = ServerCore(make_pvdb())
+    gone, _ = _subscriber(core)
+    stays, _ = _subscriber(core)
+    gone.close()
+    gone.close()  # idempotent
+    writer = Circuit(core, ("127.0.0.1", 7))
+    sid = connect(writer, "D", 1)
+    writer.receive(msg(4, 6, 1, sid, 0, D.pack(6.0)))
+    assert events(stays.take_output()) == [6.0] and gone.take_output() == []
+    stays.close()
+    assert not core._subscribers  # every subscription released
+
+
+class Slow(PVGroup):
+    slow = pvproperty(value=0.0)
+    fast = pvproperty(value=1.0)
+
+    @slow.putter
+    async def slow(self, instance, value):
+        if value < 0:
+            raise ValueError("negative")
+        async with asyncio.timeout(5) if hasattr(asyncio, "timeout") else _Null():
+            await asyncio.sleep(0.01)
+        return value * 2
+
+
+class _Null:
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return False
+
+
+def test_putter_runs_in_a_task_without_blocking_reads():
+    async def main():
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        core = ServerCore(Slow(prefix="P:").pvdb, spawn=loop.create_task)
+        circuit = Circuit(core, ("127.0.0.1", 5), done.set)
+        slow, fast = connect(circuit, "P:slow", 1), connect(circuit, "P:fast", 2)
+        first = circuit.receive(msg(19, 6, 1, slow, 1, D.pack(3.0)) + msg(15, 6, 1, fast, 2))
+        assert b"".join(first) == H.pack(15, 8, 6, 1, 1, 2) + D.pack(1.0)
+        await asyncio.wait_for(done.wait(), 5)
+        later = circuit.receive(msg(15, 6, 1, slow, 3))
+        assert b"".join(later) == H.pack(19, 0, 6, 1, 1, 1) + H.pack(15, 8, 6, 1, 1, 3) + \
+            D.pack(6.0)
+        done.clear()
+        circuit.receive(msg(19, 6, 1, slow, 4, D.pack(-1.0)))
+        await asyncio.wait_for(done.wait(), 5)
+        assert b"".join(circuit.take_output()) == H.pack(19, 0, 6, 1, wire.ECA_PUTFAIL, 4)
+
+    asyncio.run(main())
+
+
+def test_oversized_request_is_refused():
+    circuit = Circuit(ServerCore(make_pvdb(), max_array_bytes=16384), ("127.0.0.1", 5))
+    with pytest.raises(ValueError):
+        circuit.receive(H.pack(4, 0xFFFF, 6, 0, 1, 0) + struct.pack(">II", 10_000_000, 1))
+
+
+def test_search_replies_only_for_known_names_unless_asked():
+    core = ServerCore(make_pvdb(), port=5999)
+    datagram = msg(0, 0, 13) + msg(6, 5, 13, 1, 1, name("D")) + \
+        msg(6, 5, 13, 2, 2, name("nope")) + msg(6, 10, 13, 3, 3, name("gone"))
+    assert core.handle_datagram(datagram) == wire.VERSION_REPLY + wire.search_reply(5999, 1) + \
+        H.pack(14, 0, 10, 13, 3, 3)
+    assert core.handle_datagram(msg(6, 5, 13, 2, 2, name("nope"))) is None
