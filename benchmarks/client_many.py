@@ -86,6 +86,8 @@ def run_iocgate(names: list, ticks: list, seconds: float) -> dict:
     time.sleep(seconds)  # the measurement window
     with lock:
         n = count[0]
+    for pv in pvs:  # unsubscribe first: events on closing channels make caproto log errors
+        pv.disconnect()
     reset_default_context()  # close the circuit before the IOC goes away
     return {"cold": cold, "warm": warm, "bad": sum(v is None for v in values),
             "events_per_s": n / seconds}

@@ -10,7 +10,6 @@ from ._errors import (
     LimitError,
     NodeAccessError,
 )
-
 from .ioc import (
     DeviceConfig,
     DeviceGroup,

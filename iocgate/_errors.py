@@ -8,7 +8,7 @@
     │   ├── DeviceDisconnected         (also ConnectionError) the link is down or was lost
     │   ├── DeviceProtocolError        (also ValueError) the reply does not parse; carries ``raw``
     │   └── DeviceRejected             the instrument refused the command (e.g. SCPI error queue)
-    ├── NodeAccessError                (also PermissionError) read of a write-only node or vice versa
+    ├── NodeAccessError            (also PermissionError) read of a write-only node, or the reverse
     └── LimitError                     (also ValueError) a value outside a node's limits, refused
                                        before it reached the instrument
 

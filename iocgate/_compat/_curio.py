@@ -8,24 +8,31 @@ from typing import Any
 import curio
 from curio.traps import _future_wait
 
-_TIMED_OUT = object()
-
-
-async def _wait(fut: concurrent.futures.Future) -> None:
-    # curio's kernel cancels ``fut`` itself when the waiting task is cancelled.
-    await _future_wait(fut)
-
 
 async def wait_future(fut: concurrent.futures.Future, timeout: float | None) -> Any:
-    if timeout is None:
-        await _wait(fut)
-    # ignore_after handles only its own expiry; an enclosing timeout still propagates.
-    else:
-        waited = await curio.ignore_after(timeout, _wait, fut, timeout_result=_TIMED_OUT)
-        # On expiry curio cancels ``fut``, which may wake the wait normally: check both.
-        if waited is _TIMED_OUT or fut.cancelled():
-            fut.cancel()
-            raise TimeoutError(f"no result within {timeout:g} s")
+    # curio's kernel wakes the task through a done-callback and, on a timeout or
+    # cancellation, cancels the future waited on. Wait on a private relay future instead of
+    # ``fut``: the relay is cancelled (abandoned) then, so a job finishing later - even after
+    # the kernel has closed - wakes nobody.
+    relay: concurrent.futures.Future = concurrent.futures.Future()
+
+    def wake(_: concurrent.futures.Future) -> None:
+        if relay.set_running_or_notify_cancel():
+            relay.set_result(None)
+
+    fut.add_done_callback(wake)
+    try:
+        if timeout is None:
+            await _future_wait(relay)
+        else:
+            # The context-manager form: the function form of ignore_after() returns None on
+            # expiry whatever ``timeout_result`` says. An enclosing timeout still propagates.
+            async with curio.ignore_after(timeout):
+                await _future_wait(relay)
+    finally:
+        fut.cancel()  # no-op once done; a job not yet started never runs
+    if fut.cancelled() or not fut.done():  # a running job is left to finish on its thread
+        raise TimeoutError(f"no result within {timeout:g} s")
     return fut.result()
 
 

@@ -8,6 +8,8 @@ from typing import Optional
 
 from caproto.threading.client import Context
 
+from ._caproto_hooks import patch_context
+
 _lock = threading.Lock()
 _context: Optional[Context] = None
 
@@ -19,6 +21,7 @@ def default_context() -> Context:
     with _lock:
         if _context is None:
             _context = Context()
+            patch_context(_context)
         return _context
 
 

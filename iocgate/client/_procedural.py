@@ -10,9 +10,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from caproto.threading.client import Batch
-
 from . import _convert
+from ._caproto_hooks import BatchReads
 from ._context import default_context
 from ._errors import CAError, CATimeoutError, should_raise
 from ._pv import DEFAULT_TIMEOUT, PV
@@ -109,8 +108,12 @@ def caput(pvname: str, value: Any, wait: bool = False, timeout: Optional[float] 
 
 def cainfo(pvname: str, print_out: bool = True, timeout: Optional[float] = DEFAULT_TIMEOUT,
            raise_on_error: Optional[bool] = None) -> Optional[str]:
-    """A text report on a PV (type, value, metadata, host, access); printed unless
-    ``print_out=False``, and returned."""
+    """A text report on a PV (type, value, metadata, host, access).
+
+    Returns:
+        the text with ``print_out=False``; otherwise ``None`` (it is printed, as pyepics does,
+        so an interactive session does not show it twice).
+    """
     def call() -> str:
         pv = get_pv(pvname, connect=True, timeout=timeout)
         pv.get(timeout=timeout, use_monitor=False, raise_on_error=True)
@@ -119,6 +122,7 @@ def cainfo(pvname: str, print_out: bool = True, timeout: Optional[float] = DEFAU
     text = _guard(raise_on_error, call)
     if print_out and text is not None:
         print(text)
+        return None
     return text
 
 
@@ -168,14 +172,21 @@ def camonitor_clear(pvname: str) -> None:
         pv.remove_callback(index)
 
 
-def caget_many(pvlist: Sequence[str], as_string: bool = False, count: Optional[int] = None,
-               as_numpy: bool = True, timeout: Optional[float] = DEFAULT_TIMEOUT,
+def caget_many(pvlist: Sequence[str], as_string: bool = False, as_numpy: bool = True,
+               count: Optional[int] = None, timeout: Optional[float] = DEFAULT_TIMEOUT,
                connection_timeout: Optional[float] = DEFAULT_TIMEOUT, form: str = "time",
                raise_on_error: Optional[bool] = None) -> List[Any]:
-    """Read many PVs at once: all searches, then all reads, go out before any wait.
+    """Read many PVs at once: all searches go out in one batch, and the reads of connected
+    channels go out (one buffer per server) while the others still connect.
 
     Channels come from the shared context (and are reused by later calls); no monitors are
     created, so this scales to tens of thousands of PVs.
+
+    Args:
+        as_string, as_numpy, count: as for :func:`caget` (in pyepics' positional order).
+        timeout: seconds for the replies, once every channel connected or timed out
+            (``None`` = no limit).
+        connection_timeout: seconds for the connections (``None`` = no limit).
 
     Returns:
         the values in ``pvlist`` order (``None`` for failures when not raising).
@@ -184,43 +195,36 @@ def caget_many(pvlist: Sequence[str], as_string: bool = False, count: Optional[i
         CATimeoutError: some PVs did not connect or answer; ``failed`` maps each to why.
         CAError: some reads were refused by the server; ``failed`` maps each to why.
     """
-    context = default_context()
-    chans = context.get_pvs(*pvlist, timeout=timeout)
+    chans = default_context().get_pvs(*pvlist, timeout=timeout)
     results: List[Any] = [None] * len(chans)
     failed: Dict[str, str] = {}
-    pending = threading.Semaphore(0)
-    issued = 0
+    batch = BatchReads(timeout)
+    reads = []
     deadline = None if connection_timeout is None else time.monotonic() + connection_timeout
-    with Batch(timeout=timeout) as batch:  # one send per circuit for all the reads
-        for i, chan in enumerate(chans):
+    for i, chan in enumerate(chans):
+        if not chan.channel_ready.is_set():
+            batch.flush()  # let the reads of connected channels go out while waiting
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not chan.channel_ready.wait(remaining):
                 failed[chan.name] = "connect"
                 continue
-            native = chan.channel.native_data_type
-            nelm = chan.channel.native_data_count
-            enum = as_string and native == _convert.ChannelType.ENUM
-            rtype = _convert.data_type_for(native, "ctrl" if enum else form)
-
-            def store(reply: Any, i: int = i, native: Any = native, nelm: int = nelm,
-                      rtype: Any = rtype, name: str = chan.name) -> None:
-                try:
-                    _convert.check_status(name, reply.status, put=False)
-                    results[i] = _reply_value(reply, native, nelm, rtype, as_string, count,
-                                              as_numpy)
-                except CAError as exc:
-                    failed[name] = str(exc)
-                pending.release()
-            batch.read(chan, store, data_type=rtype)
-            issued += 1
-    deadline = None if timeout is None else time.monotonic() + timeout
-    for _ in range(issued):
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not pending.acquire(timeout=remaining):
-            break
-    for i, chan in enumerate(chans):
-        if results[i] is None and chan.name not in failed:
-            failed[chan.name] = "answer a read"
+        native = chan.channel.native_data_type
+        enum = as_string and native == _convert.ChannelType.ENUM
+        rtype = _convert.data_type_for(native, "ctrl" if enum else form)
+        reads.append((i, chan.name, native, chan.channel.native_data_count, rtype,
+                      batch.read(chan, rtype)))
+    batch.close()
+    batch.wait(timeout)
+    for i, name, native, nelm, rtype, info in reads:
+        reply = info.get("response")
+        if reply is None:
+            failed[name] = "answer a read"
+            continue
+        try:
+            _convert.check_status(name, reply.status, put=False)
+            results[i] = _reply_value(reply, native, nelm, rtype, as_string, count, as_numpy)
+        except CAError as exc:
+            failed[name] = str(exc)
     if failed:
         _report_many(failed, timeout, raise_on_error)
     return results

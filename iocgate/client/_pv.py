@@ -11,7 +11,7 @@ from caproto._utils import CaprotoTimeoutError
 from caproto.threading.client import Context
 
 from . import _convert
-from ._caproto_hooks import watch_error_responses
+from ._caproto_hooks import patch_circuit, patch_context
 from ._context import default_context
 from ._errors import CAError, CATimeoutError, should_raise
 from ._pvbase import CTRL_KEYS, TIME_KEYS, PVBase, log
@@ -54,6 +54,7 @@ class PV(PVBase):
         _convert.data_type_for(_convert.ChannelType.DOUBLE, form)  # validate early
         self.connection_timeout = connection_timeout
         self.context = context if context is not None else default_context()
+        patch_context(self.context)
         self._ready = threading.Event()
         self._monitor_seen = False
         self._subscription: Any = None
@@ -75,7 +76,7 @@ class PV(PVBase):
             self._apply_connection(False)
             return
         channel = chan.channel
-        watch_error_responses(chan.circuit_manager)
+        patch_circuit(chan.circuit_manager)
         host = _convert.host_name(tuple(chan.circuit_manager.circuit.address))
         self._apply_connection(True, host=host, native=channel.native_data_type,
                                nelm=channel.native_data_count)
@@ -243,22 +244,25 @@ class PV(PVBase):
             self.wait_for_connection(self.connection_timeout, raise_on_error=True)
             payload = self._start_put(value)
 
-            def done(reply: Any) -> None:
-                self._finish_put(reply)
+            def done(reply: Any) -> Optional[CAError]:
+                error = self._finish_put(reply)
+                if error is not None and not wait:
+                    log.warning("%s", error)
                 if callback is not None:
                     try:
                         callback(pvname=self.pvname, data=callback_data)
                     except Exception:
                         log.exception("put callback for %s failed", self.pvname)
+                return error
 
             if wait:
                 try:
                     reply = self._chan.write(payload, wait=True, timeout=timeout)
                 except CaprotoTimeoutError:
                     raise CATimeoutError(self.pvname, timeout, "complete a put") from None
-                done(reply)
-                if self.last_put_error is not None:
-                    raise self.last_put_error
+                error = done(reply)
+                if error is not None:
+                    raise error
             else:
                 self._chan.write(payload, wait=False, callback=done, timeout=timeout)
         except CAError as exc:

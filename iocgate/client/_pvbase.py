@@ -123,14 +123,20 @@ class PVBase:
         self.last_put_error = None
         return payload
 
-    def _finish_put(self, reply: Any) -> None:
-        """Record a put completion; a refusal is logged and kept in ``last_put_error``."""
+    def _finish_put(self, reply: Any) -> Optional[CAPutError]:
+        """Record a put completion; a refusal is kept in ``last_put_error``.
+
+        Returns:
+            the refusal of *this* reply (``None`` on success): a waiting put must judge its own
+            reply, since a reply to an earlier put without wait may land in between.
+        """
+        error: Optional[CAPutError] = None
         try:
             _convert.check_status(self.pvname, reply.status, put=True)
         except CAPutError as exc:
-            self.last_put_error = exc
-            log.warning("%s", exc)
+            error = self.last_put_error = exc
         self.put_complete = True
+        return error
 
     def _read_type(self, form: Optional[str] = None) -> ChannelType:
         return _convert.data_type_for(self._nat(), form or self.form)

@@ -120,10 +120,11 @@ class BoundPV:
         if self.error is not None:
             log.debug("%s: recovered", self.name)
             self.error = None
-        in_alarm = channel.alarm.severity != AlarmSeverity.NO_ALARM
-        if in_alarm or not _same(channel.value, value):
+        if channel.alarm.severity != AlarmSeverity.NO_ALARM:  # leaving the alarm
             await channel.write(value, verify_value=False, status=AlarmStatus.NO_ALARM,
                                 severity=AlarmSeverity.NO_ALARM)
+        elif not _same(channel.value, value):
+            await channel.write(value, verify_value=False)
         return None
 
 

@@ -74,6 +74,9 @@ class DeviceScanner:
         """Scan until cancelled (or terminated by the TERMINATE policy)."""
         if not self.items:
             return
+        started = self._clock()
+        for item in self.items:  # time before the scanner started is not an overrun
+            item.next_due = max(item.next_due, started)
         while not self.terminated:
             now = self._clock()
             due = [item for item in self.items if item.next_due <= now]

@@ -6,11 +6,12 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Callable
 
 from .._errors import DeviceDisconnected, DeviceProtocolError, DeviceRejected, DeviceTimeout
 from ..transports import DEFAULT_REPLY_TIMEOUT, Endpoint
 from ._base import ControlNode
+from ._value import ConvertNode
 
 
 class HttpNode(ControlNode):
@@ -75,7 +76,6 @@ class HttpNode(ControlNode):
                                      command=command) from exc
 
 
-
 class _PathText(str):
     """A node path that, called with a URL path, returns :class:`HttpPathNode`."""
 
@@ -102,6 +102,12 @@ class HttpPathNode(ControlNode):
     def set(self, value: Any) -> str:
         body = value if isinstance(value, bytes) else str(value).encode("utf-8")
         return self.http.request("POST", self.url_path, body).decode("utf-8", errors="replace")
+
+    def value(self, type: Any = str, parse: Callable[[str], Any] | None = None
+              ) -> ConvertNode:
+        """The body converted to ``type`` (or by ``parse``), e.g. for ``ramping()``;
+        ``set(v)`` POSTs ``v``."""
+        return ConvertNode(self, type, parse)
 
     def json(self, method: str = "PUT") -> HttpJsonNode:
         """The resource as JSON; ``set`` sends with ``method`` (PUT by default)."""

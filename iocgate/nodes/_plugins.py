@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from ._base import ControlNode
 
 ENTRY_POINT_GROUP = "iocgate.control_modules"
+#: SlowPy's names of branches that are built in here (``load_control_module("Ethernet")``).
+_BUILT_IN = {"ethernet", "tcp", "serial", "visa", "http", "shell"}
 #: Environment variable with extra search directories (``os.pathsep``-separated).
 PATH_VARIABLE = "IOCGATE_CONTROL_PATH"
 
@@ -74,6 +76,10 @@ def load_control_module(node: ControlNode, name: str,
                         search_path: Iterable[str] | None = None) -> ControlNode:
     """Add the branches exported by control module ``name`` to ``node`` (this instance only).
 
+    SlowPy's built-in modules (``"Ethernet"``, ``"Serial"``, ``"VISA"``, ``"HTTP"``,
+    ``"Shell"``) are accepted as no-ops on a node that already has that branch, unless a
+    control module of that name is found.
+
     Returns:
         ``node``, so loads can be chained.
 
@@ -81,7 +87,12 @@ def load_control_module(node: ControlNode, name: str,
         ModuleNotFoundError: no such module.
         TypeError: the module has no ``export()`` returning a mapping of callables.
     """
-    module = find_control_module(name, search_path)
+    try:
+        module = find_control_module(name, search_path)
+    except ModuleNotFoundError:
+        if name.lower() in _BUILT_IN and callable(getattr(node, name.lower(), None)):
+            return node  # SlowPy scripts load the built-in branches explicitly: a no-op
+        raise
     export = getattr(module, "export", None)
     if not callable(export):
         raise TypeError(f"control module {name!r} defines no export()")

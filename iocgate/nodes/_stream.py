@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .._errors import DeviceProtocolError, DeviceRejected, NodeAccessError
-from ..protocol import format_set, format_value, parse_error, query_text, take_until_prompt
+from .._errors import DeviceError, DeviceProtocolError, DeviceRejected, NodeAccessError
+from ..protocol import (
+    completes_with_opc,
+    fill_template,
+    format_set,
+    has_query,
+    parse_error,
+    query_text,
+    take_until_prompt,
+)
 from ..transports import Session, StreamEndpoint
 from ._base import ControlNode
 from ._value import convert
@@ -35,9 +43,20 @@ class StreamNode(ControlNode):
     def endpoint(self) -> StreamEndpoint:
         return self._endpoint
 
-    def run(self, job: Callable[..., Any], *args: Any) -> Any:
-        """Run ``job(session, *args)`` with the link connected, holding the endpoint lock."""
-        return self._endpoint.run(job, *args)
+    def run(self, job: Callable[..., Any], *args: Any, command: str | None = None) -> Any:
+        """Run ``job(session, *args)`` with the link connected, holding the endpoint lock.
+
+        Args:
+            command: the command text, named by a :class:`~iocgate.DeviceError` that does
+                not name one yet (a lost link or a failed reconnect).
+        """
+        try:
+            return self._endpoint.run(job, *args)
+        except DeviceError as exc:
+            if command is not None and exc.command is None:
+                exc.command = command
+                exc.args = (exc._describe(),)
+            raise
 
     def _timeout(self, timeout: float | None) -> float | None:
         return self.timeout if timeout is None else timeout
@@ -99,11 +118,11 @@ class _Dialect(ControlNode):
 
     def query(self, text: str) -> str:
         """Send one line and return the one-line reply, as one exchange."""
-        return self.link.run(self._query, text)
+        return self.link.run(self._query, text, command=text)
 
     def write(self, text: str) -> None:
         """Send one line, expect no reply."""
-        self.link.run(self._write, text)
+        self.link.run(self._write, text, command=text)
 
     def _query(self, session: Session, text: str) -> str:
         return session.query(text, self.write_termination, self.read_termination,
@@ -135,7 +154,8 @@ class ScpiNode(_Dialect):
                 ) -> ScpiCommandNode:
         """A node for one SCPI header: ``get()`` sends ``cmd?`` and converts the reply to
         ``type`` (or with ``parse``); ``set(v)`` sends ``cmd v`` (or ``set_format``), with
-        ``opc`` appending ``;*OPC?`` and waiting for ``1``."""
+        ``opc`` appending ``;*OPC?`` and waiting for ``1``. A set text holding a query
+        (``set_format="V0 {};*OPC?"``) has its reply read (and ``*OPC?`` checked) too."""
         return ScpiCommandNode(self, cmd, type, set_format, opc, parse)
 
     def errors(self, session: Session) -> list:
@@ -164,8 +184,8 @@ class _CommandNode(ControlNode):
         self.type = type
         self.parse = parse
 
-    def _convert(self, reply: str) -> Any:
-        return convert(reply, self.type, self.parse, self)
+    def _convert(self, reply: str, command: str) -> Any:
+        return convert(reply, self.type, self.parse, self, command)
 
 
 class ScpiCommandNode(_CommandNode):
@@ -187,15 +207,17 @@ class ScpiCommandNode(_CommandNode):
         self.opc = opc
 
     def get(self) -> Any:
-        return self._convert(self.scpi.query(query_text(self.cmd)))
+        text = query_text(self.cmd)
+        return self._convert(self.scpi.query(text), text)
 
     def set(self, value: Any = None) -> None:
-        self.scpi.link.run(self._set, format_set(self.cmd, value, self.set_format, self.opc))
+        text = format_set(self.cmd, value, self.set_format, self.opc)
+        self.scpi.link.run(self._set, text, command=text)
 
     def _set(self, session: Session, text: str) -> None:
-        if self.opc:
+        if has_query(text):  # ``opc``, or a set_format such as "V0 {};*OPC?": read the reply
             reply = self.scpi._query(session, text)
-            if reply.strip() != "1":
+            if completes_with_opc(text) and reply.rsplit(";", 1)[-1].strip() != "1":
                 raise DeviceProtocolError("*OPC? did not answer 1", raw=reply,
                                           endpoint=session.name, command=text)
         else:
@@ -277,13 +299,12 @@ class LineCommandNode(_CommandNode):
     def get(self) -> Any:
         if self.get_text is None:
             raise NodeAccessError(f"{self.path} is write-only")
-        return self._convert(self.dialect.query(self.get_text))
+        return self._convert(self.dialect.query(self.get_text), self.get_text)
 
     def set(self, value: Any) -> None:
         if self.set_text is None:
             raise NodeAccessError(f"{self.path} is read-only")
-        code = format_value(value)
-        text = self.set_text.format(code, value=code)
+        text = fill_template(self.set_text, value)
         if self.set_reply:
             self.dialect.query(text)
         else:

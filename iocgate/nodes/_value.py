@@ -82,16 +82,17 @@ class ConvertNode(_Wrapper):
 
 
 def convert(reply: Any, kind: Any, parse: Callable[[str], Any] | None,
-            node: ControlNode) -> Any:
+            node: ControlNode, command: str | None = None) -> Any:
     """``parse(reply)`` if given, else ``parse_value(reply, kind)``; failures become
-    :class:`~iocgate.DeviceProtocolError` naming the node's endpoint."""
+    :class:`~iocgate.DeviceProtocolError` naming the node's endpoint and ``command``
+    (default: the node's path)."""
     try:
         return parse(reply) if parse is not None else parse_value(reply, kind)
     except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
         endpoint = node.endpoint
         raise DeviceProtocolError(f"cannot convert reply ({exc})", raw=reply,
                                   endpoint=endpoint.name if endpoint else "",
-                                  command=node.path) from exc
+                                  command=node.path if command is None else command) from exc
 
 
 class SetpointNode(_Wrapper):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import enum
 import re
 from typing import Any, Tuple
 
-from ._values import format_value
+from ._values import fill_template, format_value
 
 _ERROR = re.compile(r'^\s*([+-]?\d+)\s*(?:,\s*"?(.*?)"?\s*)?$')
 
@@ -24,18 +23,33 @@ def format_set(command: str, value: Any, set_format: str | None = None,
         command: the SCPI header, e.g. ``"VOLT"``.
         value: the value; ``None`` sends the bare header (an event such as ``"*RST"``).
         set_format: a :meth:`str.format` template; the value is both the first positional
-            field and ``{value}`` (``"VOLT {:.3f}"``, ``"SETP 1,{value}"``). Enum members are
-            formatted as their device code. Default: ``"<command> <value>"``.
+            field and ``{value}`` (``"VOLT {:.3f}"``, ``"SETP 1,{value}"``), see
+            :func:`~iocgate.protocol.fill_template`. Default: ``"<command> <value>"``.
         opc: append ``;*OPC?`` so that the device answers ``1`` when the set has completed.
     """
     if set_format is not None:
-        code = value.value if isinstance(value, enum.Enum) else value
-        text = set_format.format(code, value=code)
+        text = fill_template(set_format, value)
     elif value is None:
         text = command
     else:
         text = f"{command} {format_value(value)}"
     return text + ";*OPC?" if opc else text
+
+
+def has_query(text: str) -> bool:
+    """Whether the program message ``text`` asks for a response: one of its ``;``-separated
+    commands has a header ending in ``?`` (``"VOLT 2;*OPC?"``, ``"V0 1;MEAS:V0?"``).
+
+    Such a set command gets a reply line, which must be read so that it cannot be taken for
+    the answer to the next query.
+    """
+    return any(unit.split(None, 1)[0].endswith("?")
+               for unit in text.split(";") if unit.strip())
+
+
+def completes_with_opc(text: str) -> bool:
+    """Whether ``text`` ends with ``*OPC?``, whose reply must then be ``1``."""
+    return text.rstrip().upper().endswith("*OPC?")
 
 
 def parse_error(reply: str) -> Tuple[int, str]:
@@ -53,4 +67,4 @@ def parse_error(reply: str) -> Tuple[int, str]:
     return int(match.group(1)), match.group(2) or ""
 
 
-__all__ = ["format_set", "parse_error", "query_text"]
+__all__ = ["completes_with_opc", "format_set", "has_query", "parse_error", "query_text"]

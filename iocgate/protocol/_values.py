@@ -109,4 +109,30 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["format_value", "parse_value"]
+class _Field:
+    """A value in a command template: ``{}`` gives :func:`format_value` text, a format spec
+    (``{:.3f}``) formats the value itself (an enum's device code)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return format_value(self.value)
+        code = self.value.value if isinstance(self.value, enum.Enum) else self.value
+        return format(code, spec)
+
+
+def fill_template(template: str, value: Any) -> str:
+    """``template`` (:meth:`str.format` syntax) with ``value`` as both the first positional
+    field and ``{value}``: ``fill_template("SETP 1,{value:.2f}", 300)`` -> ``"SETP 1,300.00"``;
+    a field without a spec gets :func:`format_value` text (``True`` -> ``"1"``).
+
+    Raises:
+        ValueError: the spec does not suit the value (``{:.2f}`` with a string).
+    """
+    field = _Field(value)
+    return template.format(field, value=field)
+
+
+__all__ = ["fill_template", "format_value", "parse_value"]

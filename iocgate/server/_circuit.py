@@ -20,6 +20,7 @@ from caproto.server.common import SubscriptionSpec
 from . import _wire as wire
 from ._core import ServerCore, log
 from ._drive import drive
+from ._fastwrite import dbr_value
 from ._pvdb import Resolved
 
 EVENT_QUEUE_DEPTH = 4
@@ -336,8 +337,18 @@ class Circuit:
             self._write_failed(message, channel, notify, status, "write refused")
             return
         entry = channel.entry
+        fast = entry.fast
         scalar = (wire.scalar_value(entry.data, dbr_type, count, payload)
-                  if entry.inline_write else None)
+                  if entry.inline_write or fast is not None else None)
+        if scalar is not None and fast is not None and fast.write(
+                scalar[0] if entry.inline_write
+                else dbr_value(entry.data, dbr_type, count, payload), self.server):
+            if notify:
+                self._late(wire.header(wire.WRITE_NOTIFY, 0, dbr_type, count,
+                                       wire.ECA_NORMAL, ioid))
+            return
+        if not entry.inline_write:
+            scalar = None
         if scalar is None:
             md_size = wire.METADATA_SIZE[dbr_type]
             try:

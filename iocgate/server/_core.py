@@ -10,9 +10,9 @@ once per (type, count) and drops it into the bounded per-subscription queues of 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Awaitable, Callable, Dict, List, Mapping
+from typing import TYPE_CHECKING, Awaitable, Callable, Dict, List, Mapping, Tuple
 
-from caproto import ChannelData, apply_arr_filter
+from caproto import ChannelData
 from caproto.server.common import SubscriptionSpec
 
 from . import _wire as wire
@@ -103,6 +103,13 @@ class ServerCore:
             flags: caproto's flags (the entry's classified ``event_bits`` are used instead).
             only: a single :class:`Subscription` to serve (initial value), or None for all.
         """
+        self.fan_out(sub_specs, only, lambda sub: wire.event_payload(sub, metadata, values))
+
+    def fan_out(self, sub_specs, only, encode: Callable[[Subscription], Tuple[bytes, int]]
+                ) -> None:
+        """Queue an update on every subscription of ``sub_specs`` whose mask matches the
+        entry's ``event_bits`` (or on ``only``); ``encode(sub)`` gives ``(padded payload,
+        count)`` and is called once per (type, count, array filter)."""
         encoded: Dict[tuple, tuple] = {}
         for spec in sub_specs:
             subs = self._subscribers.get(spec)
@@ -122,21 +129,11 @@ class ServerCore:
                 key = (sub.data_type, sub.count, spec.channel_filter.arr)
                 found = encoded.get(key)
                 if found is None:
-                    found = encoded[key] = _encode_event(sub, metadata, values)
+                    found = encoded[key] = encode(sub)
                 payload, count = found
                 circuit.queue_event(sub, wire.header(
                     wire.EVENT_ADD, len(payload), sub.data_type, count, wire.ECA_NORMAL,
                     sub.subscription_id) + payload, initial=only is not None)
-
-
-def _encode_event(sub: Subscription, metadata, values) -> tuple:
-    arr = sub.spec.channel_filter.arr
-    if arr is not None:
-        values = apply_arr_filter(arr, values)
-    dbr_type = sub.data_type
-    count = sub.count or min(wire.values_count(values, dbr_type), sub.channel.max_count)
-    payload = wire.dbr_payload(dbr_type, count, metadata, values)
-    return payload + wire.pad(len(payload)), count
 
 
 def _log_failure(_result, exc: BaseException | None) -> None:

@@ -19,6 +19,8 @@ from caproto import ChannelData, ChannelType, SubscriptionType
 from caproto._utils import ChannelFilter, parse_channel_filter
 from caproto.server.server import PVGroup, PvpropertyData
 
+from ._fastwrite import FastWriter
+
 _VALUE = int(SubscriptionType.DBE_VALUE)
 _LOG = int(SubscriptionType.DBE_LOG)
 _ALARM = int(SubscriptionType.DBE_ALARM)
@@ -60,10 +62,12 @@ class Entry:
             inline; otherwise it runs in a task of its own.
         always_read_write: ``check_access`` is caproto's default (read and write for all).
         event_bits: DBE_* bits of the publish being delivered (see :meth:`classify`).
+        fast: the :class:`~iocgate.server._fastwrite.FastWriter` for scalar puts, or None
+            when the write path is not caproto's own.
     """
 
     __slots__ = ("data", "cache", "version", "inline_read", "inline_write", "always_read_write",
-                 "event_bits", "_monitored", "_archived", "_alarm")
+                 "event_bits", "fast", "_monitored", "_archived", "_alarm")
 
     def __init__(self, data: ChannelData):
         self.data = data
@@ -77,15 +81,20 @@ class Entry:
         self.event_bits = 0
         self._monitored = self._archived = data.value
         self._alarm = (data.alarm.status, data.alarm.severity)
+        self.fast = FastWriter.create(data, self.mark_published)
         original = data.publish
 
-        async def publish(flags, _original=original, _entry=self):
-            _entry.version += 1
-            _entry.cache.clear()
-            _entry.event_bits = _entry.classify(flags)
+        async def publish(flags, _original=original, _mark=self.mark_published):
+            _mark(flags)
             return await _original(flags)
 
         data.publish = publish
+
+    def mark_published(self, flags: int) -> None:
+        """Bookkeeping for a publish with caproto's ``flags``, before it is delivered."""
+        self.version += 1
+        self.cache.clear()
+        self.event_bits = self.classify(flags)
 
     def classify(self, flags: int) -> int:
         """The DBE_* bits a publish with caproto's ``flags`` stands for.

@@ -13,6 +13,7 @@ import struct
 from typing import List, Tuple
 
 import numpy
+from caproto import apply_arr_filter
 from caproto._backend import backend
 from caproto._dbr import DBR_TYPES, ChannelType, native_type, native_types
 
@@ -202,6 +203,18 @@ def scalar_value(data, data_type: int, count: int, payload) -> tuple | None:
     if packer is None or len(payload) < packer.size:
         return None
     return packer.unpack_from(payload)
+
+
+def event_payload(sub, metadata, values) -> Tuple[bytes, int]:
+    """``(padded payload, wire count)`` of an EVENT_ADD update for subscription ``sub``
+    (with its data type, count, channel and array filter) from a ``ChannelData.read`` result."""
+    arr = sub.spec.channel_filter.arr
+    if arr is not None:
+        values = apply_arr_filter(arr, values)
+    dbr_type = sub.data_type
+    count = sub.count or min(values_count(values, dbr_type), sub.channel.max_count)
+    payload = dbr_payload(dbr_type, count, metadata, values)
+    return payload + pad(len(payload)), count
 
 
 _STSACK = struct.Struct(">hhHH40s")

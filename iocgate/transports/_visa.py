@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import select
+import socket
 from typing import Any
 
 import pyvisa
 from pyvisa import constants
 
+from .._errors import DeviceDisconnected
 from ._base import StreamBase
 
 _DEFAULT_TERMINATOR = b"\n"
@@ -15,6 +18,21 @@ _ERRORS = (pyvisa.Error, OSError)
 
 def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else max(1, int(seconds * 1000))
+
+
+def _peer_closed(resource: Any) -> bool:
+    """Whether pyvisa-py's TCP socket under ``resource`` is at end-of-file with nothing
+    buffered: pyvisa-py reports that as a read timeout, after spinning for the whole timeout.
+    ``False`` for other resources and backends."""
+    session = getattr(resource.visalib, "sessions", {}).get(resource.session)
+    sock = getattr(session, "interface", None)
+    if not isinstance(sock, socket.socket) or getattr(session, "_pending_buffer", b""):
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and not sock.recv(1, socket.MSG_PEEK)
+    except OSError:  # reset: the read reports it
+        return False
 
 
 class VisaStream(StreamBase):
@@ -56,9 +74,15 @@ class VisaStream(StreamBase):
         except _ERRORS as exc:
             raise self._fail("write failed", exc) from exc
 
+    def _check_peer(self, resource: Any) -> None:
+        if _peer_closed(resource):
+            self.close()
+            raise DeviceDisconnected("connection closed by the device", endpoint=self.name)
+
     def read_some(self, timeout: float, terminator: bytes | None = None) -> bytes:
         resource = self._opened()
         term = (terminator or _DEFAULT_TERMINATOR).decode()
+        self._check_peer(resource)
         try:
             resource.timeout = _ms(timeout)
             if resource.read_termination != term:
@@ -66,6 +90,7 @@ class VisaStream(StreamBase):
             return bytes(resource.read_raw())
         except pyvisa.VisaIOError as exc:
             if exc.error_code == constants.StatusCode.error_timeout:
+                self._check_peer(resource)  # it may have hung up while we waited
                 return b""
             raise self._fail("read failed", exc) from exc
         except _ERRORS as exc:

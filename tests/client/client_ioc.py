@@ -28,6 +28,7 @@ class PowerSupplyIOC(PVGroup):
     mode = pvproperty(value="Local", enum_strings=["Local", "Remote"], dtype=ChannelType.ENUM)
     label = pvproperty(value="psu-1", dtype=ChannelType.STRING)
     guarded = pvproperty(value=0, doc="refuses every put (the putter raises)")
+    picky = pvproperty(value=0.0, doc="refuses negative values (the putter raises)")
     ch1 = SubGroup(ChannelGroup, prefix="out1:", macros={"unit": "u1"})
     ch2 = SubGroup(ChannelGroup, macros={"unit": "u2"})
 
@@ -39,6 +40,12 @@ class PowerSupplyIOC(PVGroup):
     @guarded.putter
     async def guarded(self, instance, value):
         raise ValueError("this channel refuses puts")
+
+    @picky.putter
+    async def picky(self, instance, value):
+        if value < 0:
+            raise ValueError("negative values are refused")
+        return value
 
 
 async def _announce(async_lib):

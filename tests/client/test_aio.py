@@ -76,6 +76,18 @@ def test_async_camonitor_and_callbacks(servers):
     assert values == sorted(values) and len(set(values)) == 3
 
 
+def test_async_waiting_put_is_not_failed_by_an_earlier_refused_put(servers):
+    async def main():
+        pv = aio.PV(servers.s + "picky")
+        await pv.wait_for_connection(10)
+        for value in (1.0, 2.0, 3.0):
+            await pv.put(-1.0)  # refused by the server, reported later
+            assert await pv.put(value, wait=True, timeout=5) == 1
+            assert await pv.get(use_monitor=False) == value
+
+    arun(main())
+
+
 def test_async_errors(servers):
     async def main():
         with pytest.raises(CATimeoutError, match="ICT:absent.*0.2 s"):
@@ -93,5 +105,6 @@ def test_async_errors(servers):
                                     wait=True) == [1, 1]
         text = await aio.cainfo(servers.p + "alarmed", print_out=False)
         assert "units      = degC" in text
+        assert await aio.cainfo(servers.p + "alarmed") is None  # printed, as pyepics does
 
     arun(main())

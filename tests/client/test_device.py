@@ -3,6 +3,7 @@ device_from_group (client proxies built from the caproto IOC's own PVGroup class
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import io
 import threading
@@ -73,6 +74,19 @@ def test_device_from_group_follows_pvproperty_names(servers):
     assert psu.ch1.PV("volts").units == "V"
     with pytest.raises(TypeError):
         group_pvnames(object)
+
+
+@pytest.mark.parametrize("module,cls", [("iocs.power_supply", "PowerSupplyIOC"),
+                                        ("iocs.temperature_controller",
+                                         "TemperatureControllerIOC"),
+                                        ("iocs.random_walk", "RandomWalkIOC")])
+def test_group_pvnames_of_iocgate_iocs_match_their_pvdb(module, cls):
+    """iocgate DeviceGroups (readback PVs, health PVs) name PVs as their IOC serves them."""
+    group = getattr(importlib.import_module(module), cls)
+    names = group_pvnames(group, prefix="GRP:")
+    assert sorted(names.values()) == sorted(group(prefix="GRP:").pvdb)
+    if cls == "PowerSupplyIOC":
+        assert names["volt"] == "GRP:VOLT" and names["volt_rbv"] == "GRP:VOLT_RBV"
 
 
 @pytest.fixture

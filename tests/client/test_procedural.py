@@ -48,7 +48,10 @@ def test_cainfo_reports_metadata(servers, capsys):
                      "precision  = 2", "severity   = 1", "upper_alarm_limit = 8.0",
                      "access     = read/write"):
         assert fragment in text
-    cainfo(servers.p + "mode")
+
+def test_cainfo_prints_and_returns_none_like_pyepics(servers, capsys):
+    # regression: cainfo(print_out=True) also returned the text, shown twice at a prompt
+    assert cainfo(servers.p + "mode") is None
     assert "('Off', 'Slow', 'Fast')" in capsys.readouterr().out
 
 
@@ -104,3 +107,19 @@ def test_caget_many_reports_every_missing_pv(servers):
     assert set(info.value.failed) == {"ICT:missing:1", "ICT:missing:2"}
     assert "ICT:missing:1" in str(info.value)
     assert caget_many(names, connection_timeout=0.1, raise_on_error=False) == [42, None, None]
+
+
+def test_caget_many_of_thousands_of_reads_in_one_call(servers):
+    # regression (speed rewrite): replies are collected in place, many per received buffer
+    names = [servers.p + n for n in ("ao", "long", "str", "mode")] * 750
+    values = caget_many(names, timeout=30)
+    assert values == [1.25, 42, "hello", 1] * 750
+    assert [type(v) for v in values[:4]] == [float, int, str, int]
+
+
+def test_caget_many_positional_arguments_follow_pyepics(servers):
+    # regression: pyepics' order is (pvlist, as_string, as_numpy, count); as_numpy=False was
+    # taken as count=False and cut every waveform to nothing
+    wave = caget_many([servers.p + "wave"], False, False)[0]
+    assert wave == [1.5, 2.5, 3.5]
+    assert list(caget_many([servers.p + "wave"], False, True, 2)[0]) == [1.5, 2.5]

@@ -155,6 +155,17 @@ def test_refused_put_carries_server_status(servers):
     assert info.value.status_name == "ECA_PUTFAIL"
 
 
+def test_waiting_put_is_not_failed_by_an_earlier_refused_put(servers):
+    # regression: the refusal of a put sent without wait arrives while the next put waits;
+    # the waiting put used to raise that stale refusal although its own reply succeeded
+    pv = PV(servers.s + "picky")
+    pv.wait_for_connection(timeout=10)
+    for value in (1.0, 2.0, 3.0):
+        pv.put(-1.0)  # refused by the server, reported later (logged, last_put_error)
+        assert pv.put(value, wait=True, timeout=5) == 1
+        assert pv.get(use_monitor=False) == value
+
+
 def test_no_write_access_is_refused_before_sending(servers):
     pv = PV(servers.p + "readonly")  # access security group RO
     pv.wait_for_connection(timeout=10)

@@ -196,3 +196,40 @@ def test_in_memory_and_derived_nodes_async(lib, ctrl, psu):
         return await memory.aget(), await volt.readonly().aget(), await limited.aget()
 
     assert run(lib, main) == (4, 2.0, 2.0)
+
+
+@pytest.mark.parametrize("lib", LIBRARIES)
+def test_aget_timeout_while_the_read_runs_keeps_the_loop_free(lib, ctrl, echo_sim):
+    # Regression: under curio the timeout of a job already running on the worker was
+    # ignored and the loop then blocked in ``fut.result()`` until the device answered.
+    lines = ctrl.tcp("127.0.0.1", echo_sim.port, timeout=2.0).lines()
+    slow, after = lines.command(get="ECHO slow"), lines.command(get="ECHO after")
+    echo_sim.faults.delay = 0.6
+
+    async def work():
+        start = time.monotonic()
+        with pytest.raises(DeviceTimeout) as info:
+            await slow.aget(timeout=0.1)
+        return info.value, time.monotonic() - start
+
+    (error, elapsed), ticks, gap = run(lib, lambda: alongside_ticker(lib, work))
+    assert error.timeout == 0.1 and elapsed < 0.4, elapsed
+    assert gap < 0.3, gap
+    echo_sim.faults.delay = 0.0
+    assert run(lib, after.aget) == "after"  # its own reply, not the late "slow"
+
+
+@pytest.mark.parametrize("lib", LIBRARIES)
+def test_a_job_ending_after_the_loop_closed_logs_nothing(lib, caplog):
+    # Regression: under curio the kernel's wake-up callback stayed on the future and raised
+    # "Bad file descriptor" (logged by concurrent.futures) when the job finished after the run.
+    late: concurrent.futures.Future = concurrent.futures.Future()
+    late.set_running_or_notify_cancel()  # already running: a timeout cannot cancel it
+
+    async def main():
+        with pytest.raises(TimeoutError):
+            await wait_future(late, 0.05)
+
+    run(lib, main)
+    late.set_result("too late")
+    assert not [r for r in caplog.records if r.name == "concurrent.futures"], caplog.text

@@ -83,6 +83,23 @@ def test_http_json_value_and_text(ctrl, web):
     assert value.endpoint is text.endpoint and value.endpoint.name == url
 
 
+def test_http_path_value_converts_the_body(ctrl, web):
+    # Regression: SlowPy's http(url).path(p).value() was missing (AttributeError).
+    server, url = web
+    server.text = "4.5"
+    number = ctrl.http(url).path("/text").value(type=float)
+    assert number.get() == 4.5 and float(number) == 4.5
+    number.set(6)
+    assert server.text == "6" and number.get() == 6.0
+    ramp = number.setpoint(limits=(0, 10)).ramping(1000.0, interval=0.01)
+    ramp.set(7)
+    assert ramp.status().get() or number.get() == 7.0
+    assert number.wait(lambda: number.get() == 7.0, polling_interval=0.01, timeout=5.0)
+    server.text = "abc"
+    with pytest.raises(DeviceProtocolError, match="abc"):
+        number.get()
+
+
 def test_http_failures(ctrl, web):
     server, url = web
     http = ctrl.http(url, timeout=0.3)

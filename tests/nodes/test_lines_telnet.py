@@ -37,6 +37,9 @@ def test_lines_on_a_serial_pty(ctrl, ls336):
     setpoint.set(300.5)
     assert setpoint.get() == 300.5
     assert "SETP 1,300.5" in simulator.received
+    # regression: a format spec in the set template raised ValueError (value sent as str)
+    lines.command(set="SETP 1,{value:.2f}").set(301.234)
+    assert setpoint.get() == 301.23 and "SETP 1,301.23" in simulator.received
     ramp = lines.command(get="RAMP? 1", set="RAMP 1,1,{value}",
                          parse=lambda s: float(s.split(",")[1]))
     ramp.set(5.0)

@@ -71,8 +71,21 @@ def test_unparsable_reply_is_protocol_error_with_raw_text(ctrl, psu):
     with pytest.raises(DeviceProtocolError) as info:
         volt.get()
     assert "garbage" in str(info.value) and "garbage" in info.value.raw
+    assert info.value.command == "VOLT?"  # regression: was the node path, not the command
     psu.faults.clear()
     assert volt.get() == 0.0
+
+
+def test_set_format_with_a_query_reads_its_reply(ctrl, psu):
+    # Regression: SlowPy's idiom set_format="V0 {};*OPC?" left the "1" unread, so every
+    # later query got the previous command's reply.
+    scpi = ctrl.tcp("127.0.0.1", psu.port, timeout=0.5).scpi(check_errors=True)
+    volt = scpi.command("VOLT", type=float, set_format="VOLT {};*OPC?")
+    volt.set(10)
+    assert scpi.command("*IDN").get().startswith("iocgate,PSU-3005")
+    assert volt.get() == 10.0
+    scpi.command("VOLT", set_format="VOLT {};VOLT?").set(4)  # any query's reply is read
+    assert volt.get() == 4.0
 
 
 def test_opc_not_answering_one_is_protocol_error(ctrl, echo_sim):
@@ -96,6 +109,21 @@ def test_faults_through_the_node_layer(ctrl, psu):
     with pytest.raises(DeviceDisconnected):
         volt.get()
     assert volt.get() == 0.0
+
+
+def test_link_errors_name_the_command(ctrl, psu):
+    # Regression: DeviceDisconnected named the endpoint but not the command it interrupted.
+    scpi = ctrl.tcp("127.0.0.1", psu.port, timeout=0.3).scpi()
+    volt = scpi.command("VOLT", type=float)
+    assert volt.get() == 0.0
+    psu.faults.drop_connections()
+    with pytest.raises(DeviceDisconnected) as lost:
+        volt.get()
+    assert lost.value.command == "VOLT?" and "'VOLT?'" in str(lost.value)
+    psu.stop()
+    with pytest.raises(DeviceDisconnected) as refused:
+        volt.set(2.5)
+    assert refused.value.command == "VOLT 2.5" and psu.address[1] == volt.endpoint.stream.port
 
 
 def test_visa_scpi_against_the_power_supply(ctrl, psu):

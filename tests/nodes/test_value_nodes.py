@@ -180,3 +180,16 @@ def test_bad_control_module(ctrl, tmp_path):
     (tmp_path / "control_Bad.py").write_text("x = 1\n")
     with pytest.raises(TypeError, match="export"):
         ctrl.load_control_module("Bad", search_path=[str(tmp_path)])
+    with pytest.raises(ModuleNotFoundError):
+        ctrl.load_control_module("Nowhere", search_path=[str(tmp_path)])
+
+
+def test_slowpy_built_in_modules_load_as_no_ops(ctrl, tmp_path, echo_sim):
+    # Regression: SlowPy scripts start with ctrl.load_control_module('Ethernet'), which
+    # raised ModuleNotFoundError although the branch is built in.
+    for name in ("Ethernet", "Serial", "VISA", "HTTP", "Shell"):
+        assert ctrl.load_control_module(name, search_path=[str(tmp_path)]) is ctrl
+    node = ctrl.ethernet("127.0.0.1", echo_sim.port).lines().command(get="ECHO ok")
+    assert node.get() == "ok"
+    with pytest.raises(ModuleNotFoundError):  # only where that branch exists
+        node.load_control_module("HTTP", search_path=[str(tmp_path)])

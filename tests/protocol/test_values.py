@@ -11,7 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iocgate.protocol import format_set, format_value, parse_error, parse_value, query_text
+from iocgate.protocol import (
+    completes_with_opc,
+    fill_template,
+    format_set,
+    format_value,
+    has_query,
+    parse_error,
+    parse_value,
+    query_text,
+)
 
 
 class Range(enum.Enum):
@@ -91,9 +100,36 @@ def test_nan_reply():
     ("RANG", Range.LOW, "RANGE 1,{}", False, "RANGE 1,1"),
     ("*RST", None, None, False, "*RST"),
     ("LIST", [1, 2.5], None, True, "LIST 1,2.5;*OPC?"),
+    ("OUTP", True, "OUTP {}", False, "OUTP 1"),  # regression: was "OUTP True"
+    ("RANG", Range.HIGH, "RANGE 1,{value:d}", False, "RANGE 1,3"),
 ])
 def test_format_set(command, value, set_format, opc, text):
     assert format_set(command, value, set_format, opc) == text
+
+
+@pytest.mark.parametrize("text, query, opc", [
+    ("VOLT 2", False, False),
+    ("VOLT 2;*OPC?", True, True),
+    ("V0 1;MEAS:V0?", True, False),
+    ("VOLT?", True, False),
+    ("*RST", False, False),
+    ("OUTP ON; ", False, False),
+    ("VOLT 2;*opc?", True, True),
+])
+def test_set_text_expecting_a_reply(text, query, opc):
+    assert has_query(text) is query and completes_with_opc(text) is opc
+
+
+@pytest.mark.parametrize("template, value, text", [
+    ("SETP 1,{value}", 300, "SETP 1,300"),
+    ("SETP 1,{value:.2f}", 301.234, "SETP 1,301.23"),  # regression: ValueError on a str
+    ("V {:+.1f}", 2, "V +2.0"),
+    ("ON {}", False, "ON 0"),
+    ("R {value}", Range.LOW, "R 1"),
+    ("L {}", [1, 2], "L 1,2"),
+])
+def test_fill_template(template, value, text):
+    assert fill_template(template, value) == text
 
 
 @pytest.mark.parametrize("command, query", [("VOLT", "VOLT?"), ("*IDN?", "*IDN?"),

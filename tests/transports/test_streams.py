@@ -18,6 +18,13 @@ from iocgate.transports import (
     VisaStream,
 )
 
+#: the byte streams that reach a TCP port, each made from the port number
+EVERY_TCP_STREAM = pytest.mark.parametrize("make", [
+    lambda port: TcpStream("127.0.0.1", port),
+    lambda port: SerialStream(f"socket://127.0.0.1:{port}"),
+    lambda port: VisaStream(f"TCPIP::127.0.0.1::{port}::SOCKET"),
+], ids=["tcp", "serial-socket", "visa"])
+
 
 def query(endpoint: StreamEndpoint, text: str, wterm: str = "\n", rterm: str = "\n") -> str:
     return endpoint.run(lambda session: session.query(text, wterm, rterm))
@@ -82,11 +89,7 @@ def test_visa_socket_resource(sim, endpoints):
     assert query(endpoint, "ECHO twice") == "twice"
 
 
-@pytest.mark.parametrize("make", [
-    lambda port: TcpStream("127.0.0.1", port),
-    lambda port: SerialStream(f"socket://127.0.0.1:{port}"),
-    lambda port: VisaStream(f"TCPIP::127.0.0.1::{port}::SOCKET"),
-], ids=["tcp", "serial-socket", "visa"])
+@EVERY_TCP_STREAM
 def test_refused_link_is_disconnected_quickly(make, sim, endpoints):
     port = sim.port
     sim.stop()
@@ -145,3 +148,17 @@ def test_defaults_and_encoding(sim, endpoints):
         utf8 = endpoints(TcpStream("127.0.0.1", utf8_sim.start_tcp()), encoding="utf-8")
         assert query(utf8, "ECHO 5 µA") == "5 µA"
         assert utf8_sim.received == ["ECHO 5 µA"]
+
+
+@EVERY_TCP_STREAM
+def test_peer_closing_the_link_is_disconnected_at_once(make, sim, endpoints):
+    # Regression: pyvisa-py reports a closed TCP peer as a read timeout, so VISA gave
+    # DeviceTimeout only after the full reply timeout (spinning meanwhile).
+    endpoint = endpoints(make(sim.port), reply_timeout=1.5)
+    assert query(endpoint, "ECHO up") == "up"
+    sim.restart()  # closes our connection gracefully (FIN) and listens again
+    start = time.monotonic()
+    with pytest.raises(DeviceDisconnected):
+        query(endpoint, "ECHO lost")
+    assert time.monotonic() - start < 1.0
+    assert query(endpoint, "ECHO back") == "back"

@@ -65,8 +65,8 @@ async def caput(pvname: str, value: Any, wait: bool = False,
                                                callback=callback, raise_on_error=True))
 
 
-async def caget_many(pvlist: Sequence[str], as_string: bool = False,
-                     count: Optional[int] = None, as_numpy: bool = True,
+async def caget_many(pvlist: Sequence[str], as_string: bool = False, as_numpy: bool = True,
+                     count: Optional[int] = None,
                      timeout: Optional[float] = DEFAULT_TIMEOUT,
                      raise_on_error: Optional[bool] = None) -> List[Any]:
     """Read many PVs concurrently, values in ``pvlist`` order.
@@ -107,14 +107,16 @@ async def caput_many(pvlist: Sequence[str], values: Sequence[Any], wait: bool = 
 
 
 async def cainfo(pvname: str, print_out: bool = True,
-                 timeout: Optional[float] = DEFAULT_TIMEOUT) -> str:
-    """The text report of :func:`iocgate.client.cainfo`, printed unless ``print_out=False``."""
+                 timeout: Optional[float] = DEFAULT_TIMEOUT) -> Optional[str]:
+    """The text report of :func:`iocgate.client.cainfo`: returned with ``print_out=False``,
+    otherwise printed (and ``None`` returned, as pyepics does)."""
     pv = get_pv(pvname)
     await pv.get(timeout=timeout, use_monitor=False, raise_on_error=True)
     await pv.get_ctrlvars(timeout=timeout)
     text = pv._info_text()
     if print_out:
         print(text)
+        return None
     return text
 
 

@@ -11,7 +11,7 @@ from caproto import SubscriptionType
 from caproto.asyncio.client import Context
 
 from .. import _convert
-from .._caproto_hooks import watch_error_responses
+from .._caproto_hooks import patch_circuit
 from .._errors import CAError, CATimeoutError, should_raise
 from .._pv import DEFAULT_TIMEOUT, PUT_TIMEOUT
 from .._pvbase import CTRL_KEYS, TIME_KEYS, PVBase, log
@@ -114,7 +114,7 @@ class PV(PVBase):
         await self._chan.wait_for_connection(timeout=timeout)
         self._apply_access(self._chan.access_rights)
         channel = self._chan.channel
-        watch_error_responses(self._chan.circuit_manager)
+        patch_circuit(self._chan.circuit_manager)
         host = _convert.host_name(tuple(self._chan.circuit_manager.circuit.address))
         self._apply_connection(True, host=host, native=channel.native_data_type,
                                nelm=channel.native_data_count)
@@ -181,10 +181,13 @@ class PV(PVBase):
             await self.wait_for_connection(None, raise_on_error=True)
             payload = self._start_put(value)
 
-            async def done(reply: Any) -> None:
-                self._finish_put(reply)
+            async def done(reply: Any) -> Optional[CAError]:
+                error = self._finish_put(reply)
+                if error is not None and not wait:
+                    log.warning("%s", error)
                 if callback is not None:
                     await _call(callback, pvname=self.pvname, data=callback_data)
+                return error
 
             try:
                 reply = await self._chan.write(payload, wait=wait,
@@ -193,9 +196,9 @@ class PV(PVBase):
             except TimeoutError:
                 raise CATimeoutError(self.pvname, timeout, "complete a put") from None
             if wait:
-                await done(reply)
-                if self.last_put_error is not None:
-                    raise self.last_put_error
+                error = await done(reply)
+                if error is not None:
+                    raise error
         except CAError as exc:
             if should_raise(raise_on_error):
                 raise

@@ -1,0 +1,262 @@
+"""A fast path for the common client put: one scalar of a numeric PV's own type.
+
+caproto's ``ChannelData.write`` runs ``preprocess_value``, ``verify_value`` (control-limit
+refusal, HIHI/HIGH/LOW/LOLO evaluation), ``update_fields``, the alarm collection,
+``write_metadata`` and ``publish``, which reads the value back and converts it for every
+subscribed data type. When every one of those is caproto's own code (checked once per class
+by the exact chain of functions behind each name) and the put is neither refused nor changes
+the alarm status, all that work reduces to: store the value and a timestamp, classify the
+event (deadbands) and encode it once per subscribed type.
+
+Anything outside that domain is declined *before anything is changed*, and the caller then
+runs caproto's own write, which handles it: a refused put (control limits, NaN), an alarm
+status change, a putter other than ``PVGroup.group_write`` (or with its debug log enabled),
+record fields with a ``value_write_hook``, sync filters and state snapshots, foreign
+subscription queues.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Dict, Tuple
+
+from caproto import ChannelAlarm, ChannelData, ChannelType
+from caproto._backend import backend
+from caproto._commands import extract_data
+from caproto._data import ChannelNumeric, _channel_type_by_name
+from caproto._dbr import AlarmSeverity, AlarmStatus, TimeStamp, native_type, timestamp_to_epics
+from caproto._utils import ConversionDirection
+from caproto.server.records.records import RecordFieldGroup
+from caproto.server.server import PVGroup, PvpropertyData
+
+from . import _wire as wire
+
+_NO_ALARM = AlarmStatus.NO_ALARM
+# (status below, status above, severity field below, severity field above), in the order
+# ChannelNumeric.verify_value evaluates them.
+_LIMIT_PAIRS = (
+    ("lower_alarm_limit", "upper_alarm_limit", AlarmStatus.LOLO, AlarmStatus.HIHI,
+     "lolo_severity", "hihi_severity"),
+    ("lower_warning_limit", "upper_warning_limit", AlarmStatus.LOW, AlarmStatus.HIGH,
+     "low_severity", "high_severity"),
+)
+
+
+def _chain(cls: type, name: str) -> tuple:
+    """Every definition of ``name`` along the MRO of ``cls``, most derived first."""
+    return tuple(klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__)
+
+
+def _chains(*classes: type, name: str) -> frozenset:
+    return frozenset(_chain(cls, name) for cls in classes)
+
+
+_ALLOWED: Dict[str, frozenset] = {
+    name: _chains(ChannelNumeric, name=name)
+    for name in ("preprocess_value", "write_metadata", "publish", "_collect_alarm",
+                 "_clear_cached_alarms", "_is_eligible", "_read", "_read_metadata",
+                 "status", "severity", "value", "lower_ctrl_limit", "upper_ctrl_limit",
+                 "lower_alarm_limit", "upper_alarm_limit", "lower_warning_limit",
+                 "upper_warning_limit")
+}
+_ALLOWED["verify_value"] = frozenset({
+    _chain(ChannelNumeric, "verify_value"),
+    (PvpropertyData.verify_value,) + _chain(ChannelNumeric, "verify_value")})
+_ALLOWED["update_fields"] = _chains(ChannelData, PvpropertyData, name="update_fields")
+_WRITES = {ChannelData.write}
+_NO_FIELD_HOOK = _chain(RecordFieldGroup, "value_write_hook")
+
+
+def register_plain_write(func: Callable) -> None:
+    """Declare a ``write`` override that the fast path may bypass.
+
+    ``func`` must, for a value that ``verify_value`` accepts without changing it, do exactly
+    what ``super().write`` (caproto's ``ChannelData.write``) does, e.g. iocgate's IOC-layer
+    ``_RefuseCleanly.write``, which only moves the verification in front of the write.
+
+    Args:
+        func: the ``write`` function as found in the class ``__dict__``.
+    """
+    _WRITES.add(func)
+
+
+def _default_putter(putter) -> bool:
+    return putter is None or getattr(putter, "__func__", None) is PVGroup.group_write
+
+
+def _class_ok(cls: type) -> bool:
+    if cls.data_type not in (ChannelType.INT, ChannelType.FLOAT, ChannelType.LONG,
+                             ChannelType.DOUBLE):
+        return False
+    write = _chain(cls, "write")
+    if write[-1] is not ChannelData.write or not set(write) <= _WRITES:
+        return False
+    return all(_chain(cls, name) in chains for name, chains in _ALLOWED.items())
+
+
+class FastWriter:
+    """Applies eligible scalar puts to one ChannelData without running caproto's write.
+
+    Args:
+        data: the ChannelData (before :class:`~iocgate.server._pvdb.Entry` wraps ``publish``).
+        mark_published: the Entry's bookkeeping, called as ``publish`` would call it.
+    """
+
+    def __init__(self, data: ChannelData, mark_published: Callable[[int], None]):
+        self.data = data
+        self._mark_published = mark_published
+        field_inst = getattr(data, "field_inst", None)
+        self._pairs = tuple(
+            (low, high, low_status, high_status,
+             tuple(prop for prop in (getattr(field_inst, low_sev, None),
+                                     getattr(field_inst, high_sev, None)) if prop is not None))
+            for low, high, low_status, high_status, low_sev, high_sev in _LIMIT_PAIRS)
+        self._severities_seen: Dict[int, tuple] = {}
+
+    @classmethod
+    def create(cls, data: ChannelData, mark_published: Callable[[int], None]
+               ) -> FastWriter | None:
+        """A FastWriter for ``data``, or None when its write path is not caproto's own."""
+        field_inst = getattr(data, "field_inst", None)
+        if (not _class_ok(type(data)) or data.max_length != 1
+                or not _default_putter(getattr(data, "putter", None))
+                or type(data.alarm) is not ChannelAlarm
+                or any(name in vars(data) for name in ("write", "publish", *_ALLOWED))
+                or (field_inst is not None
+                    and _chain(type(field_inst), "value_write_hook") != _NO_FIELD_HOOK)):
+            return None
+        return cls(data, mark_published)
+
+    def write(self, value, core) -> bool:
+        """Apply a client's put of ``value`` and publish it, if it is in the fast domain.
+
+        Args:
+            value: an ``int`` or ``float`` as unpacked from the PV's own DBR type.
+            core: the :class:`~iocgate.server._core.ServerCore` that is the PV's only
+                subscription queue (if any).
+
+        Returns:
+            True if done (same value, timestamp, alarm and events as caproto's write);
+            False if nothing was changed and caproto's write must handle the put.
+        """
+        data = self.data
+        if (data._fill_at_next_write or not self._putter_plain()
+                or not self._queues_plain(core) or not self._keeps_alarm(value)):
+            return False
+        data._status = data._severity = None
+        data._data["value"] = value
+        data._data["timestamp"] = TimeStamp(*timestamp_to_epics(time.time()))
+        self._mark_published(0)
+        data._content.clear()
+        encode = _Encoder(data)
+        for syncs in data._queues.values():
+            for specs in syncs.get(None, {}).values():
+                if specs:
+                    core.fan_out(tuple(specs), None, encode)
+        return True
+
+    def _putter_plain(self) -> bool:
+        """No putter, or ``PVGroup.group_write`` with its debug line not logged."""
+        putter = getattr(self.data, "putter", None)
+        return putter is None or (_default_putter(putter)
+                                  and not putter.__self__.log.isEnabledFor(logging.DEBUG))
+
+    def _queues_plain(self, core) -> bool:
+        for queue, syncs in self.data._queues.items():
+            if queue is not core:
+                return False
+            for sync, names in syncs.items():
+                if sync is not None and any(names.values()):
+                    return False
+        return True
+
+    def _keeps_alarm(self, value) -> bool:
+        """Whether ChannelNumeric.verify_value would accept ``value`` and compute the alarm
+        status the PV already has (then caproto changes no alarm state). Limits are read
+        as caproto's properties read them; severity fields are checked where caproto
+        evaluates them, so a lookup that would raise there declines here."""
+        data = self.data
+        md = data._data
+        try:
+            low, high = md["lower_ctrl_limit"], md["upper_ctrl_limit"]
+            if low != high and not low <= value <= high:
+                return False
+            status = _NO_ALARM
+            for low_key, high_key, low_status, high_status, severities in self._pairs:
+                if not self._severities_ok(severities):
+                    return False
+                low, high = md[low_key], md[high_key]
+                if low != high:
+                    if value <= low:
+                        status = low_status
+                    elif high <= value:
+                        status = high_status
+                if status is not _NO_ALARM:
+                    break
+        except Exception:
+            return False
+        return status == data.alarm.status
+
+    def _severities_ok(self, props: tuple) -> bool:
+        """Whether caproto's ``AlarmSeverity(enum_strings.index(value))`` for these
+        severity fields would succeed (remembered per field value and state list)."""
+        for prop in props:
+            value, strings = prop.value, prop.enum_strings
+            seen = self._severities_seen.get(id(prop))
+            if seen is not None and seen[0] is value and seen[1] is strings:
+                continue
+            if isinstance(value, str):
+                try:
+                    AlarmSeverity(strings.index(value))
+                except Exception:
+                    return False
+            self._severities_seen[id(prop)] = (value, strings)
+        return True
+
+
+class _Encoder:
+    """Encodes one published scalar for a subscription: TIME/plain native types directly,
+    anything else through caproto's ``_read``, once per data type."""
+
+    __slots__ = ("data", "reads")
+
+    def __init__(self, data: ChannelData):
+        self.data = data
+        self.reads: Dict[str, Tuple[object, object]] = {}
+
+    def __call__(self, sub) -> Tuple[bytes, int]:
+        if sub.spec.channel_filter.arr is None:
+            payload = wire.scalar_payload(self.data, sub.data_type)
+            if payload is not None:
+                return payload + wire.pad(len(payload)), 1
+        name = sub.spec.data_type_name
+        found = self.reads.get(name)
+        if found is None:
+            found = self.reads[name] = _run(self.data._read(_channel_type_by_name[name]))
+        return wire.event_payload(sub, *found)
+
+
+def dbr_value(data: ChannelData, dbr_type: int, count: int, payload):
+    """The scalar that caproto's ``write_from_dbr`` passes on for a one-element put of the
+    PV's own type, as ``preprocess_value`` unpacks it (a numpy scalar, e.g. ``np.float64``).
+
+    Used for PVs whose slow path is ``auth_write`` (not the inline ``write(scalar)``), so
+    the fast path stores the very same object type.
+    """
+    array = backend.convert_values(
+        values=extract_data(payload, dbr_type, count), from_dtype=native_type(dbr_type),
+        to_dtype=data.data_type, string_encoding=data.string_encoding,
+        enum_strings=getattr(data, "enum_strings", None),
+        direction=ConversionDirection.FROM_WIRE)
+    return array[0]
+
+
+def _run(coro):
+    """The result of a coroutine that never suspends (caproto's own ``_read``)."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("ChannelData._read suspended")
