@@ -5,11 +5,12 @@ Usage::
 
     python benchmarks/scan_bound_pvs.py [--devices 10] [--pvs 100] [--period 0.1]
                                         [--seconds 15] [--warmup 3] [--case both]
+                                        [--server caproto|iocgate]
 
 The instruments are :class:`devices.simserver.LineSimulator` threads in one child process on
 127.0.0.1, answering ``CH<k>?`` with a fresh number every time (so every read changes its PV).
-Each IOC runs in another child process, served by caproto's asyncio server on a free loopback
-port:
+Each IOC runs in another child process, served (``--server``) by caproto's asyncio server or
+iocgate's on a free loopback port:
 
 * **iocgate**: one :class:`~iocgate.DeviceGroup` per instrument, 100 read-only
   ``pvproperty(node={"get": "CH<k>?"}, period=0.1)``; its scheduler reads all due PVs of an
@@ -151,8 +152,12 @@ def cpu_seconds() -> float:
 
 
 async def serve_and_measure(case: str, ports: Sequence[int], pvs: int, period: float,
-                            warmup: float, seconds: float) -> Dict[str, float]:
-    from caproto.asyncio.server import start_server
+                            warmup: float, seconds: float, server_core: str = "caproto"
+                            ) -> Dict[str, float]:
+    if server_core == "iocgate":
+        from iocgate.server import start_server
+    else:
+        from caproto.asyncio.server import start_server
 
     make = iocgate_pvdb if case == "iocgate" else caproto_pvdb
     pvdb, passes = make(ports, pvs, period)
@@ -177,7 +182,7 @@ def child_main(args: argparse.Namespace) -> None:
     logging.getLogger("caproto").setLevel(logging.ERROR)  # no "High load" chatter
     ports = [int(port) for port in args.child.split(",")]
     result = asyncio.run(serve_and_measure(args.case, ports, args.pvs, args.period,
-                                           args.warmup, args.seconds))
+                                           args.warmup, args.seconds, args.server))
     print(json.dumps(result), flush=True)
 
 
@@ -204,7 +209,7 @@ def run_case(case: str, ports: Sequence[int], sims_pid: int, args: argparse.Name
     env = subprocess_env(ca_port)
     cmd = [sys.executable, __file__, "--child", ",".join(map(str, ports)), "--case", case,
            "--pvs", str(args.pvs), "--period", str(args.period), "--warmup", str(args.warmup),
-           "--seconds", str(args.seconds)]
+           "--seconds", str(args.seconds), "--server", args.server]
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     stamps: List[float] = []
     stop = threading.Event()
@@ -246,6 +251,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured time per case")
     parser.add_argument("--warmup", type=float, default=3.0, help="s before measuring")
     parser.add_argument("--case", choices=CASES + ("both",), default="both")
+    parser.add_argument("--server", choices=("caproto", "iocgate"), default="caproto",
+                        help="CA server core serving both cases (default: %(default)s)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: run one IOC
     parser.add_argument("--instruments", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
