@@ -17,7 +17,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import rawca  # noqa: E402
-from servers_under_test import KINDS, ServerProcess, iocgate_missing  # noqa: E402
+from servers_under_test import (  # noqa: E402
+    IOCGATE_VARIANTS,
+    KINDS,
+    ServerProcess,
+    iocgate_missing,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,7 +34,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "server" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("servers")
-    kinds = (marker.args or KINDS) if marker else KINDS
+    kinds = list((marker.args or KINDS) if marker else KINDS)
+    if "iocgate" in kinds:  # the same conformance checks on every async back-end
+        kinds += IOCGATE_VARIANTS
     reason = marker.kwargs.get("caproto_xfail") if marker else None
     params = []
     for kind in kinds:
@@ -76,7 +83,7 @@ def server(request: pytest.FixtureRequest, server_pool: _Pool) -> ServerProcess:
 
 def require(kind: str) -> None:
     """Fail if ``kind`` cannot run (iocgate's server is part of the package: never skipped)."""
-    missing = iocgate_missing() if kind == "iocgate" else None
+    missing = iocgate_missing() if kind.startswith("iocgate") else None
     if missing:
         pytest.fail(missing)
 

@@ -1,6 +1,7 @@
 """Start the CA servers under test as subprocesses on loopback; shared by tests and benchmarks.
 
-Three kinds: ``iocgate`` (``iocgate.server.run``), ``caproto`` (``caproto.server.run``) and
+Three kinds: ``iocgate`` (``iocgate.server.run``; ``iocgate-trio`` and ``iocgate-curio`` run it
+on those libraries), ``caproto`` (``caproto.server.run``) and
 ``softioc`` (the C reference server loading ``ioc_under_test.db``). All serve the PVs of
 ``ioc_under_test.py`` under the same prefix.
 """
@@ -23,6 +24,8 @@ from iocgate.testing import epics_tool, free_port, subprocess_env
 
 HERE = Path(__file__).resolve().parent
 KINDS = ("iocgate", "caproto", "softioc")
+#: iocgate's server on its other async libraries; tests that take "iocgate" run on these too
+IOCGATE_VARIANTS = ("iocgate-trio", "iocgate-curio")
 PREFIX = "X:"
 MAX_ARRAY_BYTES = str(20_000_000)
 
@@ -79,8 +82,10 @@ class ServerProcess:
                 self._tmp = bulk_db(bulk)
                 command += ["-d", str(self._tmp)]
         else:
-            command = [sys.executable, str(HERE / "ioc_under_test.py"), "--server", kind,
-                       "--prefix", PREFIX, "--bulk", str(bulk)]
+            server, _, async_lib = kind.partition("-")
+            command = [sys.executable, str(HERE / "ioc_under_test.py"), "--server", server,
+                       "--async-lib", async_lib or "asyncio", "--prefix", PREFIX,
+                       "--bulk", str(bulk)]
         # A file, not a pipe: a server that logs a lot must never block on a full pipe.
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(command, env=self.env, stdin=subprocess.DEVNULL,
