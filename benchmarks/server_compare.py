@@ -252,8 +252,36 @@ def bench_waveform(server: ServerProcess, reads: int = 10) -> Dict[str, float]:
 
 
 # The flood runs last: a server still digesting its backlog would spoil what follows.
+def bench_putcost(server: ServerProcess, puts: int = 100_000) -> Dict[str, float]:
+    """Server CPU per put, independent of how fast the client sends: ``puts`` WRITEs in
+    batches of 100, then a READ_NOTIFY on the same circuit; the server's utime+stime over
+    that span divided by ``puts``. DOUBLE gets values 0..3 (no alarm change, no monitor);
+    LONG gets increasing values while a second circuit watches it with DBR_TIME_LONG."""
+    results = {}
+    for pv, dbr, value, monitored in (("DOUBLE", 6, lambda i: float(i % 4), False),
+                                      ("LONG", 5, lambda i: i, True)):
+        with rawca.Circuit(server.port, timeout=60) as circuit, \
+                rawca.Circuit(server.port, timeout=60) as watcher:
+            chan = circuit.create_channel(server.pv(pv))
+            if monitored:
+                watcher.subscribe(watcher.create_channel(server.pv(pv)),
+                                  rawca.DBE_VALUE | rawca.DBE_ALARM, 14 + dbr, 1)
+            batches = [b"".join(rawca.frame(Cmd.WRITE, rawca.encode_values(dbr, [value(i + j)]),
+                                            dbr, 1, chan.sid, 1) for j in range(100))
+                       for i in range(0, puts, 100)]
+            start = cpu_seconds(server.proc.pid)
+            for batch in batches:
+                circuit.send(batch)
+            circuit.get(chan)
+            used = cpu_seconds(server.proc.pid) - start
+        label = "TIME monitor" if monitored else "no monitor"
+        results[f"put cost {pv}, {label}: server CPU µs"] = 1e6 * used / puts
+    return results
+
+
 BENCHMARKS = {"catime": bench_catime, "pyepics": bench_pyepics_10k, "caget": bench_caget_10k,
-              "fanout": bench_fanout, "waveform": bench_waveform, "flood": bench_flood}
+              "fanout": bench_fanout, "waveform": bench_waveform, "flood": bench_flood,
+              "putcost": bench_putcost}
 TARGETS = {
     "catime connect µs/op": "≤ 60", "catime async get µs/op": "≤ 12",
     "catime async put µs/op": "≤ 12", "pyepics 10k connect+read s": "≤ 1",

@@ -99,3 +99,9 @@ def _derive_map(type_map: Dict[Any, type]) -> Dict[Any, Type[Any]]:
 
 TYPE_MAP = _derive_map(_caserver.pvspec_type_map)
 TYPE_MAP_READ_ONLY = _derive_map(_caserver.pvspec_type_map_read_only)
+
+
+#: Overrides that, for an accepted one-element put of the PV's own numeric type, do exactly what
+#: caproto's ``write``/``write_from_dbr`` do; a server may take a faster path past them
+#: (iocgate's server registers them, see ``iocgate.server.register_plain_write``).
+PLAIN_WRITES = (_RefuseCleanly.write, _NumericFromString.write_from_dbr)

@@ -11,6 +11,8 @@ Layers (a lower one never imports a higher one):
 * ``_core`` / ``_circuit``: sans-I/O server and per-client state machines
   (:class:`ServerCore`, :class:`Circuit`: bytes in, buffers out);
 * ``_drive``: steps ChannelData coroutines inline, or hands them to a task;
+* ``_fastwrite``: applies the common scalar put without caproto's write path, with the same
+  result (:func:`register_plain_write` admits ``write`` overrides that change nothing there);
 * back-ends: ``_asyncio`` (protocol callbacks, the fast one), ``_trio`` and ``_curio``
   (on the shared socket loop of ``_streams``).
 
@@ -26,10 +28,15 @@ from typing import Mapping, Sequence
 
 from caproto import ChannelData
 
+from ..ioc._channels import PLAIN_WRITES
 from ._asyncio import start_server
 from ._circuit import Circuit
 from ._config import Settings
 from ._core import ServerCore
+from ._fastwrite import register_plain_write
+
+for _plain in PLAIN_WRITES:  # iocgate's own PV classes: the binding layer's writes qualify
+    register_plain_write(_plain)
 
 ASYNC_LIBS = ("asyncio", "trio", "curio")
 
@@ -64,4 +71,5 @@ def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = N
     backend_run(pvdb, interfaces=interfaces, log_pvs=log_pvs, startup_hook=startup_hook)
 
 
-__all__ = ["ASYNC_LIBS", "Circuit", "ServerCore", "Settings", "run", "start_server"]
+__all__ = ["ASYNC_LIBS", "Circuit", "ServerCore", "Settings", "register_plain_write", "run",
+           "start_server"]

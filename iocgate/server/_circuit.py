@@ -27,6 +27,7 @@ EVENT_QUEUE_DEPTH = 4
 """Updates kept per subscription while the client is congested; older ones are dropped."""
 _LONG_STRING_TYPES = {int(t) for t in _LongStringChannelType}
 _READ_ACCESS, _WRITE_ACCESS = 1, 2
+_UNWRITABLE_TYPES = frozenset({int(ChannelType.STSACK_STRING), int(ChannelType.CLASS_NAME)})
 
 
 class Channel:
@@ -326,8 +327,7 @@ class Circuit:
             return
         notify = command == wire.WRITE_NOTIFY
         status = 0
-        if dbr_type > wire.MAX_DBR_TYPE or dbr_type in (ChannelType.STSACK_STRING,
-                                                        ChannelType.CLASS_NAME):
+        if dbr_type > wire.MAX_DBR_TYPE or dbr_type in _UNWRITABLE_TYPES:
             status = wire.ECA_BADTYPE
         elif not channel.access & _WRITE_ACCESS:
             status = wire.ECA_NOWTACCESS

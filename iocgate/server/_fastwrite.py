@@ -18,14 +18,16 @@ subscription queues.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Callable, Dict, Tuple
 
-from caproto import ChannelAlarm, ChannelData, ChannelType
+from caproto import ChannelAlarm, ChannelData, ChannelEnum, ChannelType
 from caproto._backend import backend
 from caproto._commands import extract_data
+from caproto._constants import EPICS2UNIX_EPOCH
 from caproto._data import ChannelNumeric, _channel_type_by_name
-from caproto._dbr import AlarmSeverity, AlarmStatus, TimeStamp, native_type, timestamp_to_epics
+from caproto._dbr import AlarmSeverity, AlarmStatus, TimeStamp, native_type
 from caproto._utils import ConversionDirection
 from caproto.server.records.records import RecordFieldGroup
 from caproto.server.server import PVGroup, PvpropertyData
@@ -33,6 +35,8 @@ from caproto.server.server import PVGroup, PvpropertyData
 from . import _wire as wire
 
 _NO_ALARM = AlarmStatus.NO_ALARM
+_EPICS_EPOCH = int(EPICS2UNIX_EPOCH)
+_EMPTY: Dict[str, set] = {}
 # (status below, status above, severity field below, severity field above), in the order
 # ChannelNumeric.verify_value evaluates them.
 _LIMIT_PAIRS = (
@@ -58,40 +62,57 @@ _ALLOWED: Dict[str, frozenset] = {
                  "_clear_cached_alarms", "_is_eligible", "_read", "_read_metadata",
                  "status", "severity", "value", "lower_ctrl_limit", "upper_ctrl_limit",
                  "lower_alarm_limit", "upper_alarm_limit", "lower_warning_limit",
-                 "upper_warning_limit")
+                 "upper_warning_limit", "auth_write", "check_access")
 }
 _ALLOWED["verify_value"] = frozenset({
     _chain(ChannelNumeric, "verify_value"),
     (PvpropertyData.verify_value,) + _chain(ChannelNumeric, "verify_value")})
 _ALLOWED["update_fields"] = _chains(ChannelData, PvpropertyData, name="update_fields")
-_WRITES = {ChannelData.write}
+# Overridable entry points: the chain must end in caproto's and hold only registered ones.
+_OVERRIDES: Dict[str, set] = {"write": {ChannelData.write},
+                              "write_from_dbr": {ChannelData.write_from_dbr}}
 _NO_FIELD_HOOK = _chain(RecordFieldGroup, "value_write_hook")
+_ENUM_STRINGS = _chain(ChannelEnum, "enum_strings")
 
 
 def register_plain_write(func: Callable) -> None:
-    """Declare a ``write`` override that the fast path may bypass.
+    """Declare a ``write`` or ``write_from_dbr`` override that the fast path may bypass.
 
-    ``func`` must, for a value that ``verify_value`` accepts without changing it, do exactly
-    what ``super().write`` (caproto's ``ChannelData.write``) does, e.g. iocgate's IOC-layer
-    ``_RefuseCleanly.write``, which only moves the verification in front of the write.
+    For a one-element put of the PV's own numeric type that ``verify_value`` accepts
+    unchanged, ``func`` must end up doing exactly what caproto's own method does. Examples:
+    iocgate's IOC-layer ``_RefuseCleanly.write`` (only moves the verification in front of
+    the write) and ``_NumericFromString.write_from_dbr`` (only handles string types itself).
 
     Args:
-        func: the ``write`` function as found in the class ``__dict__``.
+        func: the function as found in the class ``__dict__``.
+
+    Raises:
+        ValueError: ``func`` is named neither ``write`` nor ``write_from_dbr``.
     """
-    _WRITES.add(func)
+    if func.__name__ not in _OVERRIDES:
+        raise ValueError(f"only write/write_from_dbr overrides can be registered, not {func!r}")
+    _OVERRIDES[func.__name__].add(func)
 
 
 def _default_putter(putter) -> bool:
     return putter is None or getattr(putter, "__func__", None) is PVGroup.group_write
 
 
+def _plain_enum(prop) -> bool:
+    """A severity field absent, or with caproto's own ``value``/``enum_strings`` (which
+    read ``_data``)."""
+    return prop is None or (_chain(type(prop), "value") == _chain(ChannelData, "value")
+                            and _chain(type(prop), "enum_strings") == _ENUM_STRINGS)
+
+
 def _class_ok(cls: type) -> bool:
     if cls.data_type not in (ChannelType.INT, ChannelType.FLOAT, ChannelType.LONG,
                              ChannelType.DOUBLE):
         return False
-    write = _chain(cls, "write")
-    if write[-1] is not ChannelData.write or not set(write) <= _WRITES:
-        return False
+    for name, allowed in _OVERRIDES.items():
+        chain = _chain(cls, name)
+        if chain[-1] is not getattr(ChannelData, name) or not set(chain) <= allowed:
+            return False
     return all(_chain(cls, name) in chains for name, chains in _ALLOWED.items())
 
 
@@ -101,11 +122,17 @@ class FastWriter:
     Args:
         data: the ChannelData (before :class:`~iocgate.server._pvdb.Entry` wraps ``publish``).
         mark_published: the Entry's bookkeeping, called as ``publish`` would call it.
+
+    Attributes:
+        publish_hook: the Entry's ``publish`` wrapper. Puts are declined while
+            ``data.publish`` is anything else (e.g. a second server on the same pvdb
+            wrapped it too and must see every publish).
     """
 
     def __init__(self, data: ChannelData, mark_published: Callable[[int], None]):
         self.data = data
         self._mark_published = mark_published
+        self.publish_hook = None
         field_inst = getattr(data, "field_inst", None)
         self._pairs = tuple(
             (low, high, low_status, high_status,
@@ -122,9 +149,11 @@ class FastWriter:
         if (not _class_ok(type(data)) or data.max_length != 1
                 or not _default_putter(getattr(data, "putter", None))
                 or type(data.alarm) is not ChannelAlarm
-                or any(name in vars(data) for name in ("write", "publish", *_ALLOWED))
+                or any(name in vars(data) for name in ("publish", *_OVERRIDES, *_ALLOWED))
                 or (field_inst is not None
-                    and _chain(type(field_inst), "value_write_hook") != _NO_FIELD_HOOK)):
+                    and (_chain(type(field_inst), "value_write_hook") != _NO_FIELD_HOOK
+                         or not all(_plain_enum(getattr(field_inst, attr, None))
+                                    for pair in _LIMIT_PAIRS for attr in pair[4:])))):
             return None
         return cls(data, mark_published)
 
@@ -132,7 +161,8 @@ class FastWriter:
         """Apply a client's put of ``value`` and publish it, if it is in the fast domain.
 
         Args:
-            value: an ``int`` or ``float`` as unpacked from the PV's own DBR type.
+            value: the scalar as caproto's write would receive it: ``int``/``float``
+                from ``wire.scalar_value`` (inline writes) or :func:`dbr_value`.
             core: the :class:`~iocgate.server._core.ServerCore` that is the PV's only
                 subscription queue (if any).
 
@@ -141,18 +171,21 @@ class FastWriter:
             False if nothing was changed and caproto's write must handle the put.
         """
         data = self.data
-        if (data._fill_at_next_write or not self._putter_plain()
+        if (data.__dict__.get("publish") is not self.publish_hook
+                or data._fill_at_next_write or not self._putter_plain()
                 or not self._queues_plain(core) or not self._keeps_alarm(value)):
             return False
         data._status = data._severity = None
         data._data["value"] = value
-        data._data["timestamp"] = TimeStamp(*timestamp_to_epics(time.time()))
+        data._data["timestamp"] = TimeStamp(*epics_time(time.time()))
         self._mark_published(0)
         data._content.clear()
-        encode = _Encoder(data)
+        encode = None
         for syncs in data._queues.values():
-            for specs in syncs.get(None, {}).values():
+            for specs in syncs.get(None, _EMPTY).values():
                 if specs:
+                    if encode is None:
+                        encode = _Encoder(data)
                     core.fan_out(tuple(specs), None, encode)
         return True
 
@@ -184,7 +217,7 @@ class FastWriter:
                 return False
             status = _NO_ALARM
             for low_key, high_key, low_status, high_status, severities in self._pairs:
-                if not self._severities_ok(severities):
+                if severities and not self._severities_ok(severities):
                     return False
                 low, high = md[low_key], md[high_key]
                 if low != high:
@@ -202,7 +235,7 @@ class FastWriter:
         """Whether caproto's ``AlarmSeverity(enum_strings.index(value))`` for these
         severity fields would succeed (remembered per field value and state list)."""
         for prop in props:
-            value, strings = prop.value, prop.enum_strings
+            value, strings = prop._data["value"], prop._data["enum_strings"]
             seen = self._severities_seen.get(id(prop))
             if seen is not None and seen[0] is value and seen[1] is strings:
                 continue
@@ -235,6 +268,21 @@ class _Encoder:
         if found is None:
             found = self.reads[name] = _run(self.data._read(_channel_type_by_name[name]))
         return wire.event_payload(sub, *found)
+
+
+def epics_time(unix: float) -> Tuple[int, int]:
+    """``(seconds, nanoseconds)`` since the EPICS epoch, exactly as caproto's
+    ``timestamp_to_epics`` gives them (it goes through ``datetime``, which rounds the
+    fraction to whole microseconds, half to even) at a tenth of the cost.
+
+    Args:
+        unix: a UNIX time in seconds after 1990 (e.g. ``time.time()``).
+    """
+    seconds = math.floor(unix)
+    micro = round((unix - seconds) * 1e6)
+    if micro >= 1_000_000:
+        seconds, micro = seconds + 1, micro - 1_000_000
+    return seconds - _EPICS_EPOCH, micro * 1000
 
 
 def dbr_value(data: ChannelData, dbr_type: int, count: int, payload):

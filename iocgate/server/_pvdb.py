@@ -89,6 +89,8 @@ class Entry:
             return await _original(flags)
 
         data.publish = publish
+        if self.fast is not None:
+            self.fast.publish_hook = publish
 
     def mark_published(self, flags: int) -> None:
         """Bookkeeping for a publish with caproto's ``flags``, before it is delivered."""
@@ -109,7 +111,8 @@ class Entry:
         bits = flags
         if flags & ~_PROPERTY or not flags:
             data = self.data
-            alarm = (data.alarm.status, data.alarm.severity)
+            alarm = data.alarm
+            alarm = (alarm.status, alarm.severity)
             if alarm != self._alarm:
                 self._alarm = alarm
                 bits |= _ALARM

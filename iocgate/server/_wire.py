@@ -160,11 +160,11 @@ _SCALAR = {
     int(ChannelType.LONG): struct.Struct(">i"), int(ChannelType.DOUBLE): struct.Struct(">d"),
 }
 _NUMBERS = (int, float, numpy.integer, numpy.floating)
-_TIME_PREFIX = struct.Struct(">hhII")
-_TIME_OF = {int(ChannelType.TIME_INT): (int(ChannelType.INT), b"\0\0"),
-            int(ChannelType.TIME_FLOAT): (int(ChannelType.FLOAT), b""),
-            int(ChannelType.TIME_LONG): (int(ChannelType.LONG), b""),
-            int(ChannelType.TIME_DOUBLE): (int(ChannelType.DOUBLE), b"\0\0\0\0")}
+# TIME_ type: (native type, status, severity, seconds, nanoseconds, padding, value)
+_TIME_OF = {int(ChannelType.TIME_INT): (int(ChannelType.INT), struct.Struct(">hhII2xh")),
+            int(ChannelType.TIME_FLOAT): (int(ChannelType.FLOAT), struct.Struct(">hhIIf")),
+            int(ChannelType.TIME_LONG): (int(ChannelType.LONG), struct.Struct(">hhIIi")),
+            int(ChannelType.TIME_DOUBLE): (int(ChannelType.DOUBLE), struct.Struct(">hhII4xd"))}
 
 
 def scalar_payload(data, data_type: int) -> bytes | None:
@@ -174,33 +174,35 @@ def scalar_payload(data, data_type: int) -> bytes | None:
     Gives the same bytes as ``ChannelData.read`` + :func:`dbr_payload` for INT, FLOAT, LONG
     and DOUBLE PVs of one element read as their own type (plain or TIME_).
     """
-    native = int(data.data_type)
+    native = data.data_type
     time_of = _TIME_OF.get(data_type)
-    if time_of is not None and time_of[0] != native:
+    if time_of is None:
+        if data_type != native:
+            return None
+        packer = _SCALAR.get(data_type)
+    elif time_of[0] != native:
         return None
-    elif time_of is None and data_type != native:
-        return None
-    packer = _SCALAR.get(native)
+    else:
+        packer = time_of[1]
     value = data.value
     if packer is None or not isinstance(value, _NUMBERS) or isinstance(value, bool):
         return None
     try:
-        raw = packer.pack(value)
+        if time_of is None:
+            return packer.pack(value)
+        alarm, stamp = data.alarm, data._data["timestamp"]
+        return packer.pack(alarm.status, alarm.severity, stamp.secondsSinceEpoch,
+                           stamp.nanoSeconds, value)
     except struct.error:
         return None
-    if time_of is None:
-        return raw
-    alarm, stamp = data.alarm, data._data["timestamp"]
-    return _TIME_PREFIX.pack(int(alarm.status), int(alarm.severity), stamp.secondsSinceEpoch,
-                             stamp.nanoSeconds) + time_of[1] + raw
 
 
 def scalar_value(data, data_type: int, count: int, payload) -> tuple | None:
     """``(value,)`` for a one-element write of a numeric PV in its own type, else None."""
-    if count != 1 or data_type != data.data_type:
-        return None
     packer = _SCALAR.get(data_type)
-    if packer is None or len(payload) < packer.size:
+    if count != 1 or packer is None or data_type != data.data_type:
+        return None
+    if len(payload) < packer.size:
         return None
     return packer.unpack_from(payload)
 

@@ -19,16 +19,17 @@ import time
 from typing import Dict, List, Tuple
 
 import pytest
-from caproto import ChannelDouble, ChannelInteger, ChannelShort, ChannelType
+from caproto import ChannelDouble, ChannelFloat, ChannelInteger, ChannelShort, ChannelType
+from caproto._dbr import timestamp_to_epics
 from caproto.server import PVGroup, pvproperty
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rawca import frame
 
-from iocgate.ioc._channels import TYPE_MAP, _RefuseCleanly
-from iocgate.server import Circuit, ServerCore
+from iocgate.ioc._channels import TYPE_MAP, _NumericFromString, _RefuseCleanly
+from iocgate.server import Circuit, ServerCore, register_plain_write
 from iocgate.server import _wire as wire
-from iocgate.server._fastwrite import register_plain_write
+from iocgate.server._fastwrite import epics_time
 
 LIMITS = dict(upper_ctrl_limit=10.0, lower_ctrl_limit=-10.0, upper_alarm_limit=8.0,
               lower_alarm_limit=-8.0, upper_warning_limit=5.0, lower_warning_limit=-5.0)
@@ -61,6 +62,7 @@ def make_pvdb() -> Dict[str, object]:
     pvdb["D"] = ChannelDouble(value=0.0, value_atol=1.0, **LIMITS)
     pvdb["L"] = ChannelInteger(value=0, upper_warning_limit=50, lower_warning_limit=-50)
     pvdb["S"] = ChannelShort(value=0, upper_ctrl_limit=1000, lower_ctrl_limit=-1000)
+    pvdb["F"] = ChannelFloat(value=0.0, log_atol=0.75, **LIMITS)
     return pvdb
 
 
@@ -83,6 +85,7 @@ def clock(monkeypatch) -> Clock:
 @pytest.fixture(scope="module", autouse=True)
 def ioc_layer_writes():
     register_plain_write(_RefuseCleanly.write)
+    register_plain_write(_NumericFromString.write_from_dbr)
 
 
 class Twin:
@@ -132,7 +135,8 @@ class Twin:
             time.time.now = 1_700_000_000.0 + ioid * 1.2345
         data = self.pvdb[pv]
         dbr = int(data.data_type)
-        fmt = {ChannelType.DOUBLE: ">d", ChannelType.LONG: ">i", ChannelType.INT: ">h"}[dbr]
+        fmt = {ChannelType.DOUBLE: ">d", ChannelType.LONG: ">i", ChannelType.INT: ">h",
+               ChannelType.FLOAT: ">f"}[dbr]
         command = wire.WRITE_NOTIFY if notify else wire.WRITE
         replies = b"".join(self.writer.receive(
             frame(command, struct.pack(fmt, value), dbr, 1, self.sids[pv], ioid)))
@@ -182,7 +186,7 @@ def _run(puts: List[Tuple[str, object]]) -> Tuple[Twin, Twin]:
 
 
 def _sequence() -> List[Tuple[str, object]]:
-    puts = [(pv, v) for pv in ("G:REC", "G:PLAIN", "D") for v in DOUBLES]
+    puts = [(pv, v) for pv in ("G:REC", "G:PLAIN", "D", "F") for v in DOUBLES]
     puts += [("I:NUM", v) for v in DOUBLES if not math.isinf(v)]
     puts += [("G:LONG", v) for v in (0, 5, 99, 100, 150, 20, -100, -101, 0, 0, 7)]
     puts += [("L", v) for v in (0, 49, 50, 51, -50, 0, 2**31 - 1, -2**31)]
@@ -226,10 +230,18 @@ def test_fast_path_not_taken_for_custom_write_paths():
         async def PUT(self, instance, value):
             return value
 
+    class FromDbr(ChannelDouble):
+        async def write_from_dbr(self, *args, **kwargs):
+            return await super().write_from_dbr(*args, **kwargs)
+
+    names = ("V", "A", "C:PUT", "F", "OK")
     core = ServerCore({"V": Verified(value=0.0), "A": ChannelDouble(value=[1.0, 2.0]),
-                       **Custom(prefix="C:").pvdb, "OK": ChannelDouble(value=0.0)})
-    assert [core.db.resolve(pv).entry.fast is None for pv in ("V", "A", "C:PUT", "OK")] == [
-        True, True, True, False]
+                       **Custom(prefix="C:").pvdb, "F": FromDbr(value=0.0),
+                       "OK": ChannelDouble(value=0.0)})
+    assert [core.db.resolve(pv).entry.fast is None for pv in names] == [
+        True, True, True, True, False]
+    with pytest.raises(ValueError):
+        register_plain_write(Verified.verify_value)
 
 
 def test_debug_logging_putter_takes_slow_path(clock, caplog):
@@ -243,6 +255,21 @@ def test_debug_logging_putter_takes_slow_path(clock, caplog):
     assert fast.fast_puts == 1
 
 
+def test_second_server_on_same_pvdb_sees_fast_puts():
+    """Two servers on one pvdb: a put through the first must not leave the second's read
+    cache stale (the first declines the fast path once the second wrapped publish)."""
+    pvdb = {"D": ChannelDouble(value=1.0)}
+    first, second = ServerCore(pvdb), ServerCore(pvdb)
+    reader, writer = Circuit(second, ("127.0.0.1", 1)), Circuit(first, ("127.0.0.1", 2))
+    for circuit in (writer, reader):  # the first server's entry (and FastWriter) first
+        circuit.receive(frame(wire.CREATE_CHAN, b"D\0", 0, 0, 1, 13))
+    read = frame(wire.READ_NOTIFY, b"", ChannelType.DOUBLE, 1, 1, 5)
+    assert b"".join(reader.receive(read))[-8:] == struct.pack(">d", 1.0)
+    writer.receive(frame(wire.WRITE, struct.pack(">d", 2.5), ChannelType.DOUBLE, 1, 1, 6))
+    assert b"".join(reader.receive(read))[-8:] == struct.pack(">d", 2.5)
+    assert first.db.resolve("D").entry.fast is not None
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["G:REC", "D", "I:NUM"]),
                           st.floats(min_value=-12, max_value=12)), min_size=1, max_size=25))
@@ -253,3 +280,13 @@ def test_random_put_sequences_match(puts):
         _run(puts)
     finally:
         time.time = real_time
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.integers(min_value=700_000_000, max_value=4_000_000_000),
+       st.one_of(st.integers(0, 999_999).map(lambda us: (us + 0.5) / 1e6),
+                 st.floats(min_value=0, max_value=1, exclude_max=True),
+                 st.sampled_from([0.9999995, 0.99999949999, 0.0000005, 0.9999999999])))
+def test_epics_time_matches_caproto(seconds, fraction):
+    unix = seconds + fraction
+    assert epics_time(unix) == timestamp_to_epics(unix)
