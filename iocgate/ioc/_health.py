@@ -67,9 +67,7 @@ class HealthPVs(PVGroup, DeviceHealthSink):
         if errors:
             await self.error_count.write(self.error_count.value + len(errors),
                                          verify_value=False)
-            text = str(errors[-1])[:LAST_ERROR_LENGTH - 1]
-            if self.last_error.value != text:
-                await self.last_error.write(text, verify_value=False)
+            await self._show_error(errors[-1])
         elif connected and self.last_error.value:
             await self.last_error.write("", verify_value=False)
         if self.scan_overruns.value != overruns:
@@ -79,4 +77,9 @@ class HealthPVs(PVGroup, DeviceHealthSink):
     async def count_error(self, error: BaseException) -> None:
         """Record a failed write (puts are not part of scan passes)."""
         await self.error_count.write(self.error_count.value + 1, verify_value=False)
-        await self.last_error.write(str(error)[:LAST_ERROR_LENGTH - 1], verify_value=False)
+        await self._show_error(error)
+
+    async def _show_error(self, error: BaseException) -> None:
+        text = str(error)[:LAST_ERROR_LENGTH - 1]  # room for the terminating NUL
+        if self.last_error.value != text:
+            await self.last_error.write(text, verify_value=False)
