@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from iocgate.testing import epics_tool, free_port, loopback_env
+from iocgate.testing import ca_repeater, epics_tool, free_port, loopback_env
 
 
 def write_db(path: Path, npvs: int, nmon: int) -> None:
@@ -136,4 +136,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with ca_repeater():  # no client may spawn a repeater that keeps our pipes open
+        main()

@@ -43,7 +43,13 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from iocgate.testing import LOOPBACK, epics_tool, free_port, subprocess_env  # noqa: E402
+from iocgate.testing import (  # noqa: E402
+    LOOPBACK,
+    ca_repeater,
+    epics_tool,
+    free_port,
+    subprocess_env,
+)
 
 CASES = ("iocgate", "caproto")
 #: seconds the child may take beyond warm-up + measurement before it is killed
@@ -262,6 +268,12 @@ def main() -> None:
     if args.instruments:
         instruments_main(args.devices)
         return
+    with ca_repeater():  # no client may spawn a repeater that keeps our pipes open
+        compare(args)
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Run the instruments, then each IOC case against them, and print the table."""
     sims = subprocess.Popen([sys.executable, __file__, "--instruments", "--devices",
                              str(args.devices)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)

@@ -35,7 +35,7 @@ import rawca  # noqa: E402
 from rawca import Cmd  # noqa: E402
 from servers_under_test import KINDS, ServerProcess  # noqa: E402
 
-from iocgate.testing import epics_tool  # noqa: E402
+from iocgate.testing import ca_repeater, epics_tool  # noqa: E402
 
 BULK = 10_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -353,4 +353,5 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with ca_repeater():  # no client may spawn a repeater that keeps our pipes open
+        main()

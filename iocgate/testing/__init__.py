@@ -2,6 +2,7 @@
 
 from ._environment import LOOPBACK, epics_tool, free_port, loopback_env, subprocess_env
 from ._ioc import RunningIOC, start_ioc
+from ._repeater import RunningRepeater, ca_repeater, start_repeater
 
-__all__ = ["LOOPBACK", "RunningIOC", "epics_tool", "free_port", "loopback_env", "start_ioc",
-           "subprocess_env"]
+__all__ = ["LOOPBACK", "RunningIOC", "RunningRepeater", "ca_repeater", "epics_tool",
+           "free_port", "loopback_env", "start_ioc", "start_repeater", "subprocess_env"]

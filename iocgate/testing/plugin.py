@@ -1,7 +1,9 @@
 """pytest plugin (entry point ``iocgate``): loopback-only EPICS settings and port fixtures.
 
 Loaded automatically once iocgate is installed. At start-up it points every CA client and
-server in the test process at 127.0.0.1 only, so no test ever searches or beacons elsewhere.
+server in the test process at 127.0.0.1 only, so no test ever searches or beacons elsewhere,
+and starts a private CA repeater on a free port for the session (see ``_repeater``), so that
+no client spawns a stray ``caRepeater`` that keeps a captured pipe open.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pytest
 
 from ._environment import LOOPBACK, free_port, loopback_env
 from ._ioc import RunningIOC, start_ioc
+from ._repeater import start_repeater
 
 _LOOPBACK_ONLY = {
     "EPICS_CA_AUTO_ADDR_LIST": "NO",
@@ -25,6 +28,9 @@ _LOOPBACK_ONLY = {
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(_LOOPBACK_ONLY)
+    repeater = start_repeater()
+    os.environ.update(repeater.env)
+    config.add_cleanup(repeater.stop)
 
 
 @pytest.fixture
