@@ -22,9 +22,10 @@ FORMS = {"native": "native", "time": "time", "ctrl": "control"}
 _LIMITS = ("upper_disp_limit", "lower_disp_limit", "upper_alarm_limit", "lower_alarm_limit",
            "upper_warning_limit", "lower_warning_limit", "upper_ctrl_limit", "lower_ctrl_limit")
 #: pyepics keys a PV keeps, in its order; value callbacks receive all of them.
-PV_KEYS = ("pvname", "value", "char_value", "status", "ftype", "type", "count", "nelm",
+PV_KEYS = ("pvname", "value", "char_value", "status", "ftype", "type", "chid", "count", "nelm",
            "severity", "timestamp", "posixseconds", "nanoseconds", "precision", "units",
-           "enum_strs", *_LIMITS, "host", "access", "read_access", "write_access")
+           "enum_strs", "monitor_delta", *_LIMITS, "host", "access", "read_access",
+           "write_access")
 
 
 def data_type_for(native: ChannelType, form: str) -> ChannelType:

@@ -15,7 +15,7 @@ from ._caproto_hooks import BatchReads
 from ._context import default_context
 from ._errors import CAError, CATimeoutError, should_raise
 from ._pv import DEFAULT_TIMEOUT, PV
-from ._pvbase import log
+from ._pvbase import DeltaGate, log
 
 _cache_lock = threading.Lock()
 _cache: Dict[Tuple[str, str], PV] = {}
@@ -136,26 +136,46 @@ def _default_monitor_line(pvname: str = "", timestamp: Optional[float] = None,
 
 
 def camonitor(pvname: str, writer: Optional[Callable[[str], Any]] = None,
-              callback: Optional[Callable[..., Any]] = None) -> PV:
+              callback: Optional[Callable[..., Any]] = None,
+              connection_timeout: Optional[float] = DEFAULT_TIMEOUT,
+              monitor_delta: Optional[float] = None,
+              raise_on_error: Optional[bool] = None) -> Optional[PV]:
     """Report every change of ``pvname`` until :func:`camonitor_clear`.
 
     Args:
         writer: called with one formatted line per change (``name  date time  value``);
             default ``print``. Ignored when ``callback`` is given.
         callback: a pyepics value callback (``f(pvname=, value=, char_value=, **kw)``).
+        connection_timeout: seconds to wait for the PV to connect.
+        monitor_delta: report a numeric change only once it reaches this size (client-side).
+        raise_on_error: ``False`` logs a connection timeout and returns ``None`` (pyepics
+            sets up nothing then either).
 
     Returns:
         the monitored :class:`PV`.
+
+    Raises:
+        CATimeoutError: no connection within ``connection_timeout`` (names the PV).
     """
-    if callback is None:
+    report = callback
+    if report is None:
         write = print if writer is None else writer
 
-        def callback(**kws: Any) -> None:
+        def report(**kws: Any) -> None:
             write(_default_monitor_line(**kws))
 
+    gate = DeltaGate(monitor_delta)
+
+    def on_change(**kws: Any) -> None:
+        if gate.passes(kws.get("value")):
+            report(**kws)
+
     camonitor_clear(pvname)
-    pv = get_pv(pvname)
-    index = pv.add_callback(callback)
+    pv = _guard(raise_on_error,
+                lambda: get_pv(pvname, connect=True, timeout=connection_timeout))
+    if pv is None:
+        return None
+    index = pv.add_callback(on_change)
     if pv._monitor_seen:
         pv.run_callback(index)
     with _cache_lock:

@@ -40,6 +40,8 @@ class PV(PVBase):
         connection_callback: ``f(pvname=, conn=, pv=)`` on every connect and disconnect.
         connection_timeout: seconds :meth:`wait_for_connection` waits by default
             (``None`` = :data:`DEFAULT_TIMEOUT`).
+        monitor_delta: skip value callbacks for numeric changes smaller than this
+            (client-side; the server's ``MDEL`` is not written).
         context: a caproto threading ``Context``; default the shared one.
 
     Callbacks run on caproto's callback thread: keep them short and do not block on puts there.
@@ -49,8 +51,9 @@ class PV(PVBase):
                  auto_monitor: Optional[bool] = None, count: Optional[int] = None,
                  connection_callback: Optional[Callable[..., Any]] = None,
                  connection_timeout: Optional[float] = None,
-                 context: Optional[Context] = None):
-        super().__init__(pvname, form=form, auto_monitor=auto_monitor, count=count)
+                 monitor_delta: Optional[float] = None, context: Optional[Context] = None):
+        super().__init__(pvname, form=form, auto_monitor=auto_monitor, count=count,
+                         monitor_delta=monitor_delta)
         _convert.data_type_for(_convert.ChannelType.DOUBLE, form)  # validate early
         self.connection_timeout = connection_timeout
         self.context = context if context is not None else default_context()
@@ -79,7 +82,7 @@ class PV(PVBase):
         patch_circuit(chan.circuit_manager)
         host = _convert.host_name(tuple(chan.circuit_manager.circuit.address))
         self._apply_connection(True, host=host, native=channel.native_data_type,
-                               nelm=channel.native_data_count)
+                               nelm=channel.native_data_count, chid=channel.cid)
         try:
             chan.read(wait=False, callback=self._on_ctrl, data_type=self._read_type("ctrl"),
                       timeout=self._timeout(None))
@@ -107,7 +110,8 @@ class PV(PVBase):
         self._monitor_seen = True
         if self._ctrl_loaded:
             self._ready.set()
-        self.run_callbacks()
+        if self._passes_monitor_delta():
+            self.run_callbacks()
 
     # ---- I/O -------------------------------------------------------------------------------
     def _timeout(self, timeout: Optional[float]) -> Optional[float]:

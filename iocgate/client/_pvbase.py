@@ -26,6 +26,32 @@ CTRL_KEYS = ("status", "severity", "precision", "units", "enum_strs", "upper_dis
 TIME_KEYS = ("status", "severity", "timestamp", "posixseconds", "nanoseconds")
 
 
+class DeltaGate:
+    """pyepics' ``monitor_delta`` applied in the client: a numeric scalar passes once it has
+    moved by at least ``delta`` from the last value that passed; anything else always passes.
+
+    Args:
+        delta: the smallest reported change, in the PV's units (``None`` = report all).
+    """
+
+    def __init__(self, delta: Optional[float]) -> None:
+        self.delta = delta
+        self._last: Optional[float] = None
+
+    def reset(self) -> None:
+        """Forget the last value (after a reconnect the next value always passes)."""
+        self._last = None
+
+    def passes(self, value: Any) -> bool:
+        """Whether ``value`` should be reported; remembers it if so."""
+        if self.delta is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+            return True
+        if self._last is not None and abs(value - self._last) < self.delta:
+            return False
+        self._last = value
+        return True
+
+
 class PVBase:
     """Everything a pyepics ``PV`` knows that needs no I/O.
 
@@ -36,10 +62,13 @@ class PVBase:
         auto_monitor: keep a subscription so ``get()`` returns the latest monitored value;
             ``None`` means yes.
         count: default number of elements to return for waveforms (``None`` = all).
+        monitor_delta: for numeric scalars, value callbacks skip monitor events whose value
+            differs by less than this from the last one reported (``None`` = report all).
+            Applied in the client: the server's ``MDEL`` is left alone.
     """
 
     def __init__(self, pvname: str, *, form: str = "time", auto_monitor: Optional[bool] = None,
-                 count: Optional[int] = None):
+                 count: Optional[int] = None, monitor_delta: Optional[float] = None):
         self.pvname = pvname
         self.form = form
         self.auto_monitor = True if auto_monitor is None else bool(auto_monitor)
@@ -48,6 +77,8 @@ class PVBase:
         self.connected = False
         self._args: Dict[str, Any] = dict.fromkeys(PV_KEYS)
         self._args["pvname"] = pvname
+        self._args["monitor_delta"] = monitor_delta
+        self._delta_gate = DeltaGate(monitor_delta)
         self._default_count = count
         self._native: Optional[ChannelType] = None
         self._raw: Any = None
@@ -58,15 +89,17 @@ class PVBase:
 
     # ---- fed by the I/O faces -------------------------------------------------------------
     def _apply_connection(self, connected: bool, *, host: str = "",
-                          native: Optional[ChannelType] = None, nelm: int = 0) -> None:
+                          native: Optional[ChannelType] = None, nelm: int = 0,
+                          chid: Optional[int] = None) -> None:
         """Record a connection change and run connection callbacks
-        (``callback(pvname=..., conn=..., pv=...)``)."""
+        (``callback(pvname=..., conn=..., pv=...)``); ``chid`` is the client's channel id."""
         self.connected = connected
+        self._delta_gate.reset()
         if connected and native is not None:
             self._native = ChannelType(native)
             dtype = _convert.data_type_for(self._native, self.form)
             self._args.update(host=host, nelm=nelm, count=nelm, ftype=int(dtype),
-                              type=_convert.type_name(dtype))
+                              type=_convert.type_name(dtype), chid=chid)
         for callback in list(self.connection_callbacks):
             try:
                 callback(pvname=self.pvname, conn=connected, pv=self)
@@ -88,6 +121,11 @@ class PVBase:
         if nelm > 1 and not isinstance(self._raw, str):
             self._args["count"] = len(self._raw)
         self._args["char_value"] = self._char_value(self._raw)
+
+    def _passes_monitor_delta(self) -> bool:
+        """Whether the value just applied should reach value callbacks under
+        ``monitor_delta``."""
+        return self._delta_gate.passes(self._args["value"])
 
     def _char_value(self, raw: Any) -> str:
         dtype = ChannelType(self._args["ftype"]) if self._args["ftype"] is not None else (

@@ -123,3 +123,59 @@ def test_caget_many_positional_arguments_follow_pyepics(servers):
     wave = caget_many([servers.p + "wave"], False, False)[0]
     assert wave == [1.5, 2.5, 3.5]
     assert list(caget_many([servers.p + "wave"], False, True, 2)[0]) == [1.5, 2.5]
+
+
+def test_camonitor_monitor_delta_skips_small_changes(servers):
+    values = []
+    three = threading.Event()
+
+    def callback(value=None, **kw):
+        values.append(value)
+        if len(values) >= 3:
+            three.set()
+
+    name = servers.p + "counter"  # counts up by one at 10 Hz
+    camonitor(name, callback=callback, monitor_delta=3)
+    try:
+        assert three.wait(10)
+    finally:
+        camonitor_clear(name)
+    steps = [b - a for a, b in zip(values, values[1:3])]
+    assert all(step >= 3 for step in steps), values
+    # the shared PV itself still reports every change to other callbacks
+    assert get_pv(name).monitor_delta is None
+
+
+def test_camonitor_names_a_pv_that_never_connects(servers):
+    with pytest.raises(CATimeoutError, match="ICT:absent") as info:
+        camonitor("ICT:absent", connection_timeout=0.3)
+    assert info.value.timeout == 0.3
+    assert camonitor("ICT:absent", connection_timeout=0.1, raise_on_error=False) is None
+
+
+#: The keyword arguments pyepics 3.5 passes to every value callback (``PV._fields``).
+PYEPICS_CALLBACK_KEYS = {
+    "pvname", "value", "char_value", "status", "ftype", "chid", "host", "count", "access",
+    "write_access", "read_access", "severity", "timestamp", "posixseconds", "nanoseconds",
+    "precision", "units", "enum_strs", "monitor_delta", "upper_disp_limit", "lower_disp_limit",
+    "upper_alarm_limit", "lower_alarm_limit", "lower_warning_limit", "upper_warning_limit",
+    "upper_ctrl_limit", "lower_ctrl_limit", "cb_info"}
+
+
+def test_value_callbacks_get_every_pyepics_keyword(servers):
+    got = {}
+    seen = threading.Event()
+
+    def callback(**kw):
+        got.update(kw)
+        seen.set()
+
+    name = servers.p + "alarmed"
+    camonitor(name, callback=callback)
+    try:
+        assert seen.wait(10)
+    finally:
+        camonitor_clear(name)
+    assert PYEPICS_CALLBACK_KEYS <= set(got)
+    assert isinstance(got["chid"], int) and got["chid"] == get_pv(name).chid
+    assert got["units"] == "degC" and got["precision"] == 2

@@ -55,12 +55,16 @@ class PV(PVBase):
         form: ``'time'`` (default), ``'ctrl'`` or ``'native'``.
         count: default element count returned for waveforms.
         connection_timeout: default seconds to wait for the connection.
+        monitor_delta: skip value callbacks for numeric changes smaller than this
+            (client-side; the server's ``MDEL`` is not written).
         context: a caproto asyncio ``Context``; default the running loop's shared one.
     """
 
     def __init__(self, pvname: str, form: str = "time", count: Optional[int] = None,
-                 connection_timeout: Optional[float] = None, context: Optional[Context] = None):
-        super().__init__(pvname, form=form, auto_monitor=False, count=count)
+                 connection_timeout: Optional[float] = None,
+                 monitor_delta: Optional[float] = None, context: Optional[Context] = None):
+        super().__init__(pvname, form=form, auto_monitor=False, count=count,
+                         monitor_delta=monitor_delta)
         _convert.data_type_for(_convert.ChannelType.DOUBLE, form)
         self.connection_timeout = connection_timeout
         self.context = context
@@ -117,7 +121,7 @@ class PV(PVBase):
         patch_circuit(self._chan.circuit_manager)
         host = _convert.host_name(tuple(self._chan.circuit_manager.circuit.address))
         self._apply_connection(True, host=host, native=channel.native_data_type,
-                               nelm=channel.native_data_count)
+                               nelm=channel.native_data_count, chid=channel.cid)
         await self._read("ctrl", timeout)
         self._ctrl_loaded = True
 
@@ -219,6 +223,8 @@ class PV(PVBase):
 
     async def _on_event(self, sub: Any, response: Any) -> None:
         self._apply_reply(response.data, response.data_type, response.metadata)
+        if not self._passes_monitor_delta():
+            return
         kwargs = dict(self._args)
         for index, (callback, kw) in list(self.callbacks.items()):
             try:
