@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 from .._errors import DeviceError, DeviceProtocolError, DeviceRejected, NodeAccessError
@@ -18,6 +19,8 @@ from ..protocol import (
 from ..transports import Session, StreamEndpoint
 from ._base import ControlNode
 from ._value import convert
+
+log = logging.getLogger("iocgate.nodes")
 
 
 class StreamNode(ControlNode):
@@ -136,9 +139,10 @@ class ScpiNode(_Dialect):
     """SCPI over a link.
 
     Args:
-        check_errors: after every set, read ``SYST:ERR?`` until it reports 0; any non-zero
-            entry raises :class:`~iocgate.DeviceRejected` (the set may still have happened
-            partly, as the instrument decided).
+        check_errors: around every set, read ``SYST:ERR?`` until it reports 0. Entries found
+            before the set (left by earlier unchecked commands) are logged as warnings; any
+            non-zero entry after it raises :class:`~iocgate.DeviceRejected` (the set may still
+            have happened partly, as the instrument decided).
         write_termination, read_termination: line terminators.
         timeout: reply timeout in s (default: the endpoint's).
     """
@@ -215,6 +219,11 @@ class ScpiCommandNode(_CommandNode):
         self.scpi.link.run(self._set, text, command=text)
 
     def _set(self, session: Session, text: str) -> None:
+        if self.scpi.check_errors:  # errors left by earlier unchecked commands are not ours
+            stale = self.scpi.errors(session)
+            if stale:
+                log.warning("%s: error queue held %s before %r (from earlier commands)",
+                            session.name, _describe(stale), text)
         if has_query(text):  # ``opc``, or a set_format such as "V0 {};*OPC?": read the reply
             reply = self.scpi._query(session, text)
             if completes_with_opc(text) and reply.rsplit(";", 1)[-1].strip() != "1":
@@ -225,9 +234,12 @@ class ScpiCommandNode(_CommandNode):
         if self.scpi.check_errors:
             found = self.scpi.errors(session)
             if found:
-                message = "; ".join(f"{code},{text!r}" for code, text in found)
-                raise DeviceRejected(f"error queue: {message}", endpoint=session.name,
+                raise DeviceRejected(f"error queue: {_describe(found)}", endpoint=session.name,
                                      command=text)
+
+
+def _describe(errors: list) -> str:
+    return "; ".join(f"{code},{text!r}" for code, text in errors)
 
 
 class TelnetNode(_Dialect):

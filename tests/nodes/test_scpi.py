@@ -145,3 +145,15 @@ def test_two_control_systems_do_not_share(psu):
     finally:
         a.close()
         b.close()
+
+
+def test_checked_set_is_not_blamed_for_an_earlier_unchecked_error(ctrl, psu, caplog):
+    link = ctrl.tcp("127.0.0.1", psu.port)
+    link.scpi().command("VOLT", type=float).set(99.0)  # unchecked: -222 stays queued
+    checked = link.scpi(check_errors=True).command("VOLT", type=float)
+    with caplog.at_level("WARNING", logger="iocgate.nodes"):
+        checked.set(4.0)  # its own set is fine
+    assert checked.get() == 4.0
+    assert "-222" in caplog.text and "VOLT 4.0" in caplog.text
+    with pytest.raises(DeviceRejected, match="-222"):
+        checked.set(98.0)
