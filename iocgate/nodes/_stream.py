@@ -6,7 +6,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from .._errors import DeviceError, DeviceProtocolError, DeviceRejected, NodeAccessError
+from .._errors import (
+    DeviceError,
+    DeviceProtocolError,
+    DeviceRejected,
+    DeviceTimeout,
+    NodeAccessError,
+)
 from ..protocol import (
     completes_with_opc,
     fill_template,
@@ -78,13 +84,24 @@ class StreamNode(ControlNode):
         return data.decode(self._endpoint.encoding, errors="replace")
 
     def do_get_line(self, timeout: float | None = None, terminator: str = "\n") -> str:
-        """One line (reassembled from chunks).
+        """One line (reassembled from chunks), e.g. unsolicited data from the device.
 
         Raises:
-            DeviceTimeout: no complete line within ``timeout`` s.
+            DeviceTimeout: no complete line within ``timeout`` s. Nothing was asked, so the
+                link stays up and a partial line stays buffered for the next call.
         """
         timeout = self._timeout(timeout)
-        return self.run(lambda session: session.receive_line(terminator, timeout=timeout))
+
+        def job(session: Session) -> str | DeviceTimeout:
+            try:
+                return session.receive_line(terminator, timeout=timeout)
+            except DeviceTimeout as exc:
+                return exc  # returned, not raised: the endpoint drops links on timeouts
+
+        line = self.run(job)
+        if isinstance(line, DeviceTimeout):
+            raise line
+        return line
 
     def do_flush_input(self) -> str:
         """Discard (and return) everything received and not read yet."""

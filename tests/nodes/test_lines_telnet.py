@@ -98,3 +98,19 @@ def test_raw_stream_node(ctrl, echo_sim):
     assert "b" in link.do_get_chunk() + link.do_flush_input()
     assert link.do_flush_input() == ""
     assert link.get() == ""  # nothing arrives within the timeout
+
+
+def test_waiting_for_a_line_that_does_not_come_keeps_the_link(ctrl, echo_sim):
+    link = ctrl.tcp("127.0.0.1", echo_sim.port, timeout=0.5)
+    link.set("ECHO first\n")
+    assert link.do_get_line() == "first"
+    session_count = len(echo_sim.received)
+    with pytest.raises(DeviceTimeout):
+        link.do_get_line(timeout=0.1)
+    assert link.endpoint.connected  # nothing was asked: no reason to drop the link
+    link.set("ECHO sec")
+    with pytest.raises(DeviceTimeout):
+        link.do_get_line(timeout=0.1)
+    link.set("ond\n")  # same connection: the device joins the two halves
+    assert link.do_get_line() == "second"
+    assert len(echo_sim.received) == session_count + 1
