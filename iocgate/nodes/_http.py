@@ -19,14 +19,20 @@ class HttpNode(ControlNode):
 
     Args:
         timeout: seconds for connecting plus the whole reply.
+        proxy: URL of an HTTP proxy to go through. ``None`` (default) connects directly and
+            ignores ``http_proxy``/``https_proxy`` in the environment: instruments sit on
+            the local network, and a site proxy in the environment is meant for the internet.
     """
 
     def __init__(self, parent: ControlNode | None, endpoint: Endpoint, base_url: str,
-                 timeout: float | None = DEFAULT_REPLY_TIMEOUT):
+                 timeout: float | None = DEFAULT_REPLY_TIMEOUT, proxy: str | None = None):
         super().__init__(parent, base_url)
         self._endpoint = endpoint
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.proxy = proxy
+        proxies = {} if proxy is None else {"http": proxy, "https": proxy}
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler(proxies))
 
     @property
     def path(self) -> _PathText:
@@ -57,7 +63,7 @@ class HttpNode(ControlNode):
             request.add_header("Content-Type", content_type)
         command = f"{method} {path}"
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 return response.read()
         except urllib.error.HTTPError as exc:
             raise DeviceRejected(f"HTTP {exc.code} {exc.reason}", endpoint=self.name,

@@ -92,12 +92,13 @@ class ControlSystem(ControlNode):
             reply_timeout=DEFAULT_REPLY_TIMEOUT, encoding=encoding))
         return StreamNode(self, endpoint, timeout)
 
-    def http(self, base_url: str, timeout: float | None = DEFAULT_REPLY_TIMEOUT
-             ) -> HttpNode:
-        """A web API at ``base_url``; ``timeout`` (s) covers connecting and the response."""
+    def http(self, base_url: str, timeout: float | None = DEFAULT_REPLY_TIMEOUT,
+             proxy: str | None = None) -> HttpNode:
+        """A web API at ``base_url``; ``timeout`` (s) covers connecting and the response.
+        Requests go directly unless ``proxy`` (a proxy URL) is given; see :class:`HttpNode`."""
         endpoint = self._endpoint(("http", base_url.rstrip("/")),
                                   lambda: Endpoint(base_url.rstrip("/")))
-        return HttpNode(self, endpoint, base_url, timeout)
+        return HttpNode(self, endpoint, base_url, timeout, proxy)
 
     def shell(self, *argv: str, timeout: float | None = DEFAULT_REPLY_TIMEOUT) -> ShellNode:
         """A program (``argv[0]``) with arguments; calls to one program are serialised."""

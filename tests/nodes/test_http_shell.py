@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from iocgate import DeviceDisconnected, DeviceProtocolError, DeviceRejected, DeviceTimeout
+from iocgate.testing import free_port
 
 
 class Api(BaseHTTPRequestHandler):
@@ -141,3 +142,15 @@ def test_shell_failures(ctrl, tmp_path):
     assert time.monotonic() - start < 2.0
     with pytest.raises(DeviceProtocolError):
         ctrl.shell("echo", "abc").value(type=float).get()
+
+
+def test_http_goes_direct_unless_given_a_proxy(ctrl, web, monkeypatch):
+    server, url = web
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, dead)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    assert ctrl.http(url).path("/text").get() == "hello"  # the environment's proxy is ignored
+    with pytest.raises(DeviceDisconnected, match="cannot reach"):
+        ctrl.http(url, timeout=1.0, proxy=dead).path("/text").get()
