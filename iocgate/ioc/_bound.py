@@ -66,15 +66,15 @@ class BoundPV:
         device_value = self.binding.to_device(pv_value)
         try:
             await self.node.aset(device_value)
+            self._put_generation += 1
+            if self.binding.tolerance is not None and self.readback is not None:
+                await self.readback.settle(float(device_value), self.binding.tolerance,
+                                           self.binding.settle_timeout)
         except DeviceError as exc:
-            log.warning("%s: put of %r refused: %s", self.name, pv_value, exc)
+            log.warning("%s: put of %r failed: %s", self.name, pv_value, exc)
             if self.on_put_error is not None:
                 await self.on_put_error(exc)
             raise
-        self._put_generation += 1
-        if self.binding.tolerance is not None and self.readback is not None:
-            await self.readback.settle(float(device_value), self.binding.tolerance,
-                                       self.binding.settle_timeout)
 
     async def settle(self, target: float, tolerance: float, timeout: float) -> None:
         """Poll this (readback) node until within ``tolerance`` of ``target``.
@@ -92,7 +92,7 @@ class BoundPV:
             except DeviceError as exc:
                 await self.apply(exc, self.scan_token())
             if time.monotonic() >= deadline:
-                raise DeviceTimeout(f"{self.name} did not settle to {target:g} ± {tolerance:g}",
+                raise DeviceTimeout(f"{self.name} did not settle to {target:g} +/- {tolerance:g}",
                                     timeout=timeout, endpoint=_endpoint_name(self.node))
             await _compat.sleep(SETTLE_POLL_PERIOD)
 

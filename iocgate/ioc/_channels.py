@@ -10,13 +10,21 @@ Differences from caproto's own classes, all on the client-put path:
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, Type
 
 from caproto import ChannelType, SkipWrite
 from caproto._utils import CaprotoValueError
 from caproto.server import server as _caserver
 
+from .._errors import DeviceError
 from ._conversion import parse_number, resolve_enum_state
+
+log = logging.getLogger("iocgate.ioc")
+
+
+def _log_refusal(channel: Any, value: Any, reason: Exception) -> None:
+    log.warning("%s: put of %r refused: %s", getattr(channel, "pvname", channel), value, reason)
 
 _NUMERIC = {ChannelType.LONG: True, ChannelType.INT: True,
             ChannelType.DOUBLE: False, ChannelType.FLOAT: False}
@@ -29,8 +37,14 @@ class _RefuseCleanly:
 
     async def write(self, value: Any, *, verify_value: bool = True, **kwargs: Any) -> None:
         if verify_value:
-            value = self.preprocess_value(value)  # type: ignore[attr-defined]
-            modified = await self.verify_value(value)  # type: ignore[attr-defined]
+            try:
+                value = self.preprocess_value(value)  # type: ignore[attr-defined]
+                modified = await self.verify_value(value)  # type: ignore[attr-defined]
+            except DeviceError:
+                raise  # the bound PV logged it
+            except (ValueError, TypeError) as exc:  # limits, conversion, putter checks
+                _log_refusal(self, value, exc)
+                raise
             if modified is SkipWrite:
                 return
             if modified is not None:
@@ -49,6 +63,7 @@ class _NumericFromString(_RefuseCleanly):
             try:
                 values = [parse_number(item, integer=integer) for item in data]
             except ValueError as exc:
+                _log_refusal(self, data[0] if len(data) == 1 else list(data), exc)
                 raise CaprotoValueError(str(exc)) from None
             value = values[0] if len(values) == 1 else values
             await self.write(value, flags=flags)
@@ -64,6 +79,7 @@ class _EnumByNameOrIndex(_RefuseCleanly):
             try:
                 state = resolve_enum_state(data[0], self.enum_strings)  # type: ignore[attr-defined]
             except ValueError as exc:
+                _log_refusal(self, data[0], exc)
                 raise CaprotoValueError(str(exc)) from None
             await self.write(state, flags=flags)
             return

@@ -11,6 +11,8 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from caproto.server import template_arg_parser
 
+from ._device import positive_seconds
+
 log = logging.getLogger("iocgate.ioc")
 
 SERVERS = ("iocgate", "caproto")
@@ -29,7 +31,10 @@ def serve(pvdb: Mapping[str, Any], *, server: str = DEFAULT_SERVER, async_lib: s
     """
     if server not in SERVERS:
         raise ValueError(f"server must be one of {SERVERS}, not {server!r}")
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM is re-raised as SIGINT, so SIGINT must not be ignored (as a shell leaves it
+    # for a job started with "&"), or caproto's server would ignore both.
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _interrupt),
+                signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
     try:
         if server == "caproto":
             from caproto.server import run
@@ -44,7 +49,9 @@ def serve(pvdb: Mapping[str, Any], *, server: str = DEFAULT_SERVER, async_lib: s
         if not _is_interrupt(exc):
             raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            if handler is not None:  # None: not set from Python, cannot be restored
+                signal.signal(signum, handler)
 
 
 def _is_interrupt(exc: BaseException) -> bool:
@@ -101,7 +108,7 @@ def make_parser(ioc_class: type, argv: Optional[Sequence[str]] = None
     config = getattr(ioc_class, "device_config", None)
     if config is not None:
         config.add_arguments(parser)
-        parser.add_argument("--scan-period", type=float, default=None, metavar="SECONDS",
+        parser.add_argument("--scan-period", type=positive_seconds, default=None, metavar="SECONDS",
                             help="default seconds between device reads "
                                  f"(class default: {ioc_class.scan_period})")  # type: ignore
     return parser, split_args

@@ -4,10 +4,39 @@ in-process when no address is given."""
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Tuple
 
 TRANSPORTS = ("tcp", "serial", "visa")
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, not {text!r}")
+    return value
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer {low}..{high}, not {text!r}")
+        return value
+
+    return parse
+
+
+_tcp_port = _bounded_int(1, 65535)
+_baudrate = _bounded_int(1, 10_000_000)
 
 
 @dataclass(frozen=True)
@@ -62,17 +91,17 @@ class DeviceConfig:
             "device", "where the instrument is; with no address the built-in simulator runs")
         if "tcp" in self.transports:
             group.add_argument("--host", help="instrument host name or IP address (TCP)")
-            group.add_argument("--port", type=int, default=self.default_port,
+            group.add_argument("--port", type=_tcp_port, default=self.default_port,
                                help="instrument TCP port (default: %(default)s)")
         if "serial" in self.transports:
             group.add_argument("--serial", metavar="PORT",
                                help="serial device path or pyserial URL (socket://host:port)")
-            group.add_argument("--baudrate", type=int, default=self.default_baudrate,
+            group.add_argument("--baudrate", type=_baudrate, default=self.default_baudrate,
                                help="serial baud rate (default: %(default)s)")
         if "visa" in self.transports:
             group.add_argument("--resource", metavar="VISA",
                                help="VISA resource, e.g. TCPIP::10.0.0.5::5025::SOCKET")
-        group.add_argument("--timeout", type=float, default=self.timeout,
+        group.add_argument("--timeout", type=positive_seconds, default=self.timeout,
                            help="device reply timeout in seconds (default: %(default)s)")
 
     def given_options(self, args: argparse.Namespace) -> Mapping[str, Any]:

@@ -35,7 +35,7 @@ class HealthPVs(PVGroup, DeviceHealthSink):
     connected = pvproperty(name="CONNECTED", dtype=Link, value=Link.Disconnected,
                            read_only=True, doc="Whether the device answered the last scan")
     last_error = pvproperty(name="LAST_ERROR", dtype=ChannelType.CHAR, value="",
-                            max_length=LAST_ERROR_LENGTH, report_as_string=True, read_only=True,
+                            max_length=LAST_ERROR_LENGTH, read_only=True,
                             doc="Text of the most recent device error (empty after recovery)")
     error_count = pvproperty(name="ERROR_COUNT", dtype=int, value=0, read_only=True,
                              units="errors",
@@ -55,8 +55,10 @@ class HealthPVs(PVGroup, DeviceHealthSink):
     async def report(self, *, connected: bool, errors: Sequence[BaseException],
                      overruns: int, duration: float) -> None:
         state = Link.Connected if connected else Link.Disconnected
+        # the first error of a pass is the cause (e.g. "connection refused"); later reads
+        # on the same link only report it down
         if errors and not self.last_error.value:
-            log.warning("%s: device error: %s", self.name, errors[-1])
+            log.warning("%s: device error: %s", self.name, errors[0])
         elif not errors and self.last_error.value:
             log.info("%s: device answers again", self.name)
         severity = AlarmSeverity.NO_ALARM if connected else AlarmSeverity.MAJOR_ALARM
@@ -67,7 +69,7 @@ class HealthPVs(PVGroup, DeviceHealthSink):
         if errors:
             await self.error_count.write(self.error_count.value + len(errors),
                                          verify_value=False)
-            await self._show_error(errors[-1])
+            await self._show_error(errors[0])
         elif connected and self.last_error.value:
             await self.last_error.write("", verify_value=False)
         if self.scan_overruns.value != overruns:

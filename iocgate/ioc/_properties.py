@@ -31,7 +31,8 @@ class pvproperty(_CaprotoPvproperty):
             string (``"VOLT"``), a mapping of ``device.command`` keyword arguments
             (``{"get": "SETP? 1", "set": "SETP 1,{value}"}``) or a callable ``device -> node``.
             A writable PV writes it on put (the CA put fails if the device refuses or cannot
-            be reached); a readable node is read on the group's batched scan.
+            be reached); a readable node is read on the group's batched scan. Without
+            ``dtype`` or ``value`` a bound PV is a float (DOUBLE).
         readback: also create a read-only ``<NAME>_RBV`` PV: ``True`` reads it from ``node``,
             or give another node spec (e.g. the measured value). ``readback_doc`` is its doc.
         period: seconds between scans of this PV's nodes (default: the group's
@@ -58,6 +59,8 @@ class pvproperty(_CaprotoPvproperty):
             raise TypeError("readback= needs node= (the setpoint's node)")
         if dtype is None and value is not None:
             dtype = type(value)
+        elif dtype is None and node is not None:
+            dtype = float  # what the node parses replies to by default (caproto would pick int)
         enum_type = dtype if inspect.isclass(dtype) and issubclass(dtype, enum.IntEnum) else None
         if value is None:
             value = next(iter(enum_type)) if enum_type else _DEFAULT_VALUES.get(dtype)

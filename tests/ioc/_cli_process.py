@@ -34,9 +34,11 @@ class IocProcess:
         ready_pv: a PV whose successful ``caget`` means the IOC is up.
         log_dir: where stdout+stderr go.
         args: extra command-line arguments (e.g. ``--async-lib trio``).
+        ignore_sigint: start it with SIGINT ignored, as a shell starts a job with ``&``.
     """
 
-    def __init__(self, module: str, ready_pv: str, log_dir: Path, args: Sequence[str] = ()):
+    def __init__(self, module: str, ready_pv: str, log_dir: Path, args: Sequence[str] = (),
+                 ignore_sigint: bool = False):
         self.module = module
         self.ready_pv = ready_pv
         self.port = free_port()
@@ -44,6 +46,7 @@ class IocProcess:
         self.log_path = log_dir / f"{module}-{self.port}.log"
         self.args = list(args)
         self.process: Optional[subprocess.Popen] = None
+        self._ignore_sigint = ignore_sigint
 
     def start(self) -> IocProcess:
         """Start the IOC; return once ``caget ready_pv`` succeeds.
@@ -54,7 +57,8 @@ class IocProcess:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module, "--list-pvs", *self.args],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_ignore_sigint if self._ignore_sigint else None)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             # caget's own -w timeout paces this loop (no sleep)
@@ -151,6 +155,10 @@ class IocProcess:
                                 timeout=TOOL_TIMEOUT * 2)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # kept across exec, as SIG_IGN is
 
 
 def ioc_processes(module: str, ready_pv: str, async_lib: str,

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from iocgate.ioc._cli import describe_pvs
+from iocgate.ioc._cli import describe_pvs, make_parser
 from iocs.power_supply import PowerSupplyIOC
 from iocs.random_walk import RandomWalkIOC
 from iocs.temperature_controller import TemperatureControllerIOC
@@ -55,6 +55,21 @@ def test_help_shows_the_power_supply_table():
     assert ["PSU:ERROR_COUNT", "errors", "r"] in table
 
 
+@pytest.mark.parametrize("ioc_class, bad", [
+    (PowerSupplyIOC, ["--scan-period", "0"]),
+    (PowerSupplyIOC, ["--scan-period", "nan"]),
+    (PowerSupplyIOC, ["--timeout", "-1"]),
+    (PowerSupplyIOC, ["--host", "127.0.0.1", "--port", "99999"]),
+    (TemperatureControllerIOC, ["--serial", "/dev/null", "--baudrate", "0"]),
+])
+def test_nonsense_device_options_are_usage_errors(ioc_class, bad, capsys):
+    parser, _ = make_parser(ioc_class, bad)
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error, before any I/O
+        parser.parse_args(bad)
+    assert exited.value.code == 2
+    assert f"argument {bad[-2]}:" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 @pytest.mark.parametrize("async_lib", ASYNC_LIBS)
 def test_signal_shutdown_is_clean(async_lib, signum, tmp_path):
@@ -64,6 +79,16 @@ def test_signal_shutdown_is_clean(async_lib, signum, tmp_path):
     assert ioc.stop(signum=signum) == 0
     after = ioc.log()[size:]
     assert "Traceback" not in after and "Exception ignored" not in after, after
+
+
+@pytest.mark.parametrize("server", ["caproto", "iocgate"])
+@pytest.mark.parametrize("async_lib", ["asyncio", "trio"])
+def test_sigterm_stops_a_job_started_with_sigint_ignored(server, async_lib, tmp_path):
+    # a shell starts "python -m iocs.x &" with SIGINT ignored; SIGTERM must still stop it
+    ioc = IocProcess("iocs.random_walk", "RW:X", tmp_path,
+                     ["--server", server, "--async-lib", async_lib], ignore_sigint=True)
+    ioc.start()
+    assert ioc.stop(signum=signal.SIGTERM) == 0
 
 
 def test_caproto_server_stays_selectable(tmp_path):

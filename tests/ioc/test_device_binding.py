@@ -5,6 +5,8 @@ readback to settle."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from caproto import AlarmSeverity, AlarmStatus
 
@@ -44,6 +46,11 @@ def psu(ioc_factory, simulator):
     return ioc
 
 
+def last_error(ioc) -> str:
+    """LAST_ERROR, a long string (CHAR waveform), as ``caget -S`` prints it."""
+    return bytes(ioc.pv("LAST_ERROR").read().data).split(b"\0", 1)[0].decode("latin-1")
+
+
 def alarm(ioc, suffix):
     md = ioc.get(suffix, data_type="time").metadata
     return AlarmStatus(md.status), AlarmSeverity(md.severity)
@@ -67,7 +74,8 @@ def test_device_refusal_fails_put_and_keeps_value(psu, simulator):
     assert simulator.model.current_limit == pytest.approx(2.0)
     assert psu.value("CURR") == pytest.approx(2.0)
     assert psu.value("ERROR_COUNT") == errors_before + 1
-    assert "-222" in psu.value("LAST_ERROR") or "range" in psu.value("LAST_ERROR").lower()
+    # the whole message reaches CA clients, not a 40-character DBR_STRING
+    assert "-222" in last_error(psu) and last_error(psu).endswith("while executing 'CURR 20.0'")
 
 
 def test_out_of_limits_put_never_reaches_device(psu, simulator):
@@ -87,7 +95,7 @@ def test_fault_raises_alarm_keeps_value_and_recovers(psu, simulator, fault, stat
     setattr(simulator.faults, fault, True)
     wait_until(lambda: alarm(psu, "VOLT_RBV") == (status, AlarmSeverity.INVALID_ALARM))
     assert psu.value("IDN") == good
-    assert psu.value("LAST_ERROR")
+    assert last_error(psu)
     assert psu.value("ERROR_COUNT") > 0
     if fault == "withhold":
         wait_until(lambda: psu.value("CONNECTED") == "Disconnected")
@@ -95,7 +103,7 @@ def test_fault_raises_alarm_keeps_value_and_recovers(psu, simulator, fault, stat
     wait_until(lambda: alarm(psu, "VOLT_RBV") == (AlarmStatus.NO_ALARM,
                                                   AlarmSeverity.NO_ALARM))
     wait_until(lambda: psu.value("CONNECTED") == "Connected")
-    assert psu.value("LAST_ERROR") == ""
+    assert last_error(psu) == ""
 
 
 def test_put_while_device_hangs_fails_and_keeps_value(psu, simulator):
@@ -103,6 +111,38 @@ def test_put_while_device_hangs_fails_and_keeps_value(psu, simulator):
     refused = psu.caput("CURR", 1.0)
     assert refused.returncode == 1 and "write request failed" in refused.stderr
     assert psu.value("CURR") == pytest.approx(simulator.model.current_limit)
+
+
+class QuickSettlePSU(WideLimitsPSU):
+    volt = pvproperty(name="VOLT", node="VOLT", readback="MEAS:VOLT", value=0.0, units="V",
+                      precision=3, limits=(0.0, 30.0), tolerance=0.05, settle_timeout=0.5,
+                      doc="Voltage setpoint; put completes when the readback settles")
+
+
+def test_a_readback_that_never_settles_fails_the_put_and_says_why(ioc_factory, simulator,
+                                                                   caplog):
+    config = QuickSettlePSU.device_config
+    device = config.open({"host": "127.0.0.1", "port": simulator.port}, REPLY_TIMEOUT)
+    ioc = ioc_factory(QuickSettlePSU, device=device, scan_period=0.1)
+    ioc.put("OUTPUT", "On")
+    ioc.put("CURR", [0.1])  # 0.1 A into the 10 ohm load: the output stops at 1 V
+    errors_before = ioc.value("ERROR_COUNT")
+    caplog.set_level(logging.WARNING, logger="iocgate.ioc")
+    assert ioc.caput("VOLT", 4.0).returncode == 1
+    assert simulator.model.voltage_setpoint == pytest.approx(4.0)  # the device took it
+    assert any("PSU:VOLT: put of 4.0 failed" in record.getMessage()
+               and "did not settle" in record.getMessage() for record in caplog.records)
+    assert ioc.value("ERROR_COUNT") == errors_before + 1
+    assert "did not settle" in last_error(ioc)
+
+
+def test_put_while_device_hangs_is_logged_as_a_device_timeout(psu, simulator, caplog):
+    caplog.set_level(logging.WARNING, logger="iocgate.ioc")
+    simulator.faults.withhold = True
+    assert psu.caput("CURR", 1.0).returncode == 1
+    refusals = [record.getMessage() for record in caplog.records
+                if record.getMessage().startswith(psu.prefix + "CURR: put of")]
+    assert refusals and "no reply within" in refusals[-1], refusals
 
 
 def test_reconnects_after_restart(psu, simulator):

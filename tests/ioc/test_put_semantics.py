@@ -6,6 +6,7 @@ Served in-process on caproto's server; driven by the C caput and caproto's clien
 from __future__ import annotations
 
 import enum
+import logging
 import queue
 
 import pytest
@@ -94,3 +95,15 @@ def test_enum_accepts_name_or_index(ioc, ca_tool, given, expected):
 def test_enum_refuses_unknown_states(ioc, ca_tool, bad):
     assert ca_tool("caput", "-c", "-w", "5", "PUT:MODE", bad).returncode == 1
     assert ca_tool("caget", "-t", "PUT:MODE").stdout.strip() == "Idle"
+
+
+def test_refused_puts_are_logged_with_their_reason(ioc, ca_tool, caplog):
+    caplog.set_level(logging.WARNING, logger="iocgate.ioc")
+    refused = (("PUT:LEVEL", "11"), ("PUT:COUNT", "twelve"), ("PUT:MODE", "3"))
+    for pv, bad in refused:
+        assert ca_tool("caput", "-c", "-w", "5", pv, bad).returncode == 1
+    refusals = [record.getMessage() for record in caplog.records
+                if record.name == "iocgate.ioc" and "refused" in record.getMessage()]
+    assert len(refusals) == 3, refusals
+    for (pv, bad), message in zip(refused, refusals):
+        assert message.startswith(pv + ":") and bad in message, message

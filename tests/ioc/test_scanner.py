@@ -267,3 +267,21 @@ def test_no_items_returns_at_once():
     scanner = DeviceScanner([], Instrument(clock, {}).read_many, health=None, clock=clock)
     run(scanner, clock)
     assert scanner.passes == 0 and clock.sleeps == []
+
+
+def test_last_error_and_log_name_the_cause_of_a_failed_connection(caplog):
+    from iocgate.testing import free_port
+    from iocs.power_supply import PowerSupplyIOC
+
+    config = PowerSupplyIOC.device_config
+    device = config.open({"host": "127.0.0.1", "port": free_port()}, timeout=0.5)
+    group = PowerSupplyIOC(device=device)  # nothing listens there: connection refused
+    assert group.scanner is not None
+    caplog.set_level(logging.WARNING, logger="iocgate.ioc")
+    try:
+        asyncio.run(group.scanner.scan_once(group.scanner.items))
+    finally:
+        device.endpoint.close()
+    assert group.connected.value == "Disconnected"
+    assert "cannot connect" in group.last_error.value, group.last_error.value
+    assert any("cannot connect" in record.getMessage() for record in caplog.records)

@@ -233,3 +233,19 @@ def test_a_job_ending_after_the_loop_closed_logs_nothing(lib, caplog):
     run(lib, main)
     late.set_result("too late")
     assert not [r for r in caplog.records if r.name == "concurrent.futures"], caplog.text
+
+
+@pytest.mark.parametrize("lib", LIBRARIES)
+def test_device_timeout_passes_through_an_unlimited_await(lib, ctrl, echo_sim):
+    # Regression: on asyncio (3.11+, where asyncio.TimeoutError is TimeoutError) the job's own
+    # DeviceTimeout was taken for the await's timeout and reformatted with None: a TypeError.
+    lines = ctrl.tcp("127.0.0.1", echo_sim.port, timeout=0.2).lines()
+    echo_sim.faults.withhold = True
+
+    async def main():
+        with pytest.raises(DeviceTimeout) as info:
+            await lines.command(get="ECHO hung").aget()
+        return info.value
+
+    error = run(lib, main)
+    assert error.timeout == 0.2 and error.command.endswith("ECHO hung")

@@ -16,7 +16,8 @@ def test_generated_package_passes_its_tests(tmp_path: Path) -> None:
     cookiecutter = pytest.importorskip("cookiecutter.main")
     out = cookiecutter.cookiecutter(
         str(TEMPLATE), no_input=True, output_dir=str(tmp_path),
-        extra_context={"instrument_name": "Lab Source", "pv_prefix": "LAB:", "units": "mA"})
+        extra_context={"instrument_name": "Lab Source", "pv_prefix": "LAB:", "units": "mA",
+                       "low_limit": "-5", "high_limit": "5"})
     package = Path(out)
     assert package.name == "lab_source_ioc"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(package), *sys.path]))
@@ -27,4 +28,4 @@ def test_generated_package_passes_its_tests(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                             cwd=package, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout

@@ -22,6 +22,12 @@ def ioc(ioc_factory):
     return ioc
 
 
+def test_starts_without_alarms(ioc):
+    for pv in ("SETPOINT", "SETPOINT_RBV", "READING"):
+        assert ioc.get(pv, data_type="time").metadata.severity == AlarmSeverity.NO_ALARM, pv
+    assert ioc.value("SETPOINT") == pytest.approx({{ cookiecutter.low_limit }})
+
+
 def test_setpoint_reaches_instrument_and_reading(ioc):
     target = ({{ cookiecutter.low_limit }} + {{ cookiecutter.high_limit }}) / 2
     ioc.put("SETPOINT", [target])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from caproto import ChannelType
-
 from iocgate import DeviceConfig, DeviceGroup, pvproperty
 
 from .simulator import LIMITS, start_simulator

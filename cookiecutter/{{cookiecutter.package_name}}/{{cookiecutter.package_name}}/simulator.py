@@ -13,8 +13,10 @@ def make_adapter() -> ScpiAdapter:
     """The instrument's SCPI commands: ``SOURce:LEVel`` (setpoint) and ``MEASure?``."""
     adapter = ScpiAdapter(idn="Example,{{ cookiecutter.class_name }},SIM0001,1.0")
     level = ValueNode(float(LIMITS[0]))
+    setpoint = level.setpoint(limits=LIMITS)
+    setpoint.set(float(LIMITS[0]))  # the power-on setpoint: "SOUR:LEV?" has an answer
     adapter.bind_nodes([
-        ("SOURce:LEVel", level.setpoint(limits=LIMITS)),
+        ("SOURce:LEVel", setpoint),
         ("MEASure", level.readonly()),
     ])
     return adapter
