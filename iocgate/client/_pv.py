@@ -249,6 +249,9 @@ class PV(PVBase):
             payload = self._start_put(value)
 
             def done(reply: Any) -> Optional[CAError]:
+                # The server may confirm the put before its monitor event arrives: until the
+                # next event, get() reads from the server instead of returning the old value.
+                self._monitor_seen = False
                 error = self._finish_put(reply)
                 if error is not None and not wait:
                     log.warning("%s", error)

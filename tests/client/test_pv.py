@@ -193,3 +193,14 @@ def test_pvs_of_the_same_name_share_the_channel_not_the_callbacks(servers):
     start = second.get(use_monitor=False)
     assert second.wait_for(lambda v: v >= start + 2, timeout=10)  # still monitored
     assert second._monitor_seen and not first.callbacks
+
+
+@pytest.mark.parametrize("server, name", [("p", "ao_w"), ("s", "setpoint")])
+def test_get_right_after_a_waiting_put_returns_the_new_value(servers, server, name):
+    # Regression: a server may confirm a put before sending its monitor event; get() then
+    # returned the monitored old value.
+    pv = PV(getattr(servers, server) + name)
+    pv.wait_for_connection(10)
+    for step in range(20):
+        pv.put(step + 0.5, wait=True, timeout=10)
+        assert pv.get() == step + 0.5
