@@ -202,5 +202,6 @@ def test_get_right_after_a_waiting_put_returns_the_new_value(servers, server, na
     pv = PV(getattr(servers, server) + name)
     pv.wait_for_connection(10)
     for step in range(20):
-        pv.put(step + 0.5, wait=True, timeout=10)
-        assert pv.get() == step + 0.5
+        value = 0.5 + step * 0.25  # within the setpoint's 0..10 V limits
+        pv.put(value, wait=True, timeout=10)
+        assert pv.get() == value
