@@ -38,6 +38,12 @@ WRITE_SLICE = 262144
 """Large replies are handed to the transport in slices of this size, each only once the
 previous ones are on their way, so a 1M-element array is never copied whole into (and
 shifted inside) the transport's buffer."""
+RECANCEL_PERIOD = 0.1
+"""Seconds between cancellations of tasks still running at shutdown. A task can swallow a
+cancellation (``asyncio.wait_for`` on Python < 3.12 does when the awaited call finishes in
+the same loop iteration), so one ``cancel()`` is not enough to end a scan hook's loop."""
+SHUTDOWN_GRACE = 5.0
+"""Seconds the shutdown keeps cancelling tasks before it runs the shutdown hooks anyway."""
 
 
 class _CircuitProtocol(asyncio.BufferedProtocol):
@@ -214,14 +220,35 @@ class _Server:
             transport.close()
         for protocol in list(self.circuits):
             protocol.transport.abort()
-        tasks = list(self.tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._end_tasks()
         async_lib = AsyncioAsyncLayer()
         hooks = self.core.db.hooks("server_shutdown")
         await asyncio.gather(*(self._guarded(name, hook, async_lib)
                                for name, hook in hooks.items()))
+
+    async def _end_tasks(self) -> None:
+        """Cancel hook, putter and beacon tasks, again every RECANCEL_PERIOD s while any is
+        left, for at most SHUTDOWN_GRACE s (then log the ones still running and go on).
+
+        Cancellations of this task meanwhile are absorbed: the server is ending anyway, and
+        ``asyncio.run`` cancels every task on its way out, this one included.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_GRACE
+        while True:
+            pending = {task for task in self.tasks if not task.done()}
+            if not pending:
+                return
+            if loop.time() > deadline:
+                log.warning("%d task(s) ignore cancellation, leaving them: %s", len(pending),
+                            [task.get_coro() for task in pending])
+                return
+            for task in pending:
+                task.cancel()
+            try:
+                await asyncio.wait(pending, timeout=RECANCEL_PERIOD)
+            except asyncio.CancelledError:
+                pass
 
 
 async def start_server(pvdb: Mapping[str, ChannelData], *,

@@ -13,7 +13,7 @@ from collections import deque
 from typing import Callable, Deque, Dict, List, Tuple
 
 from caproto import ChannelType
-from caproto._commands import extract_data, extract_metadata
+from caproto._commands import extract_metadata
 from caproto._dbr import _LongStringChannelType
 from caproto.server.common import SubscriptionSpec
 
@@ -25,6 +25,9 @@ from ._pvdb import Resolved
 
 EVENT_QUEUE_DEPTH = 4
 """Updates kept per subscription while the client is congested; older ones are dropped."""
+UNLIMITED_PAYLOAD = 0xFFFFFFFF
+"""Largest payload an extended header can announce: the request limit when the server has
+no EPICS_CA_MAX_ARRAY_BYTES (bytes arrive, and are kept, only as the client sends them)."""
 _LONG_STRING_TYPES = {int(t) for t in _LongStringChannelType}
 _READ_ACCESS, _WRITE_ACCESS = 1, 2
 _UNWRITABLE_TYPES = frozenset({int(ChannelType.STSACK_STRING), int(ChannelType.CLASS_NAME)})
@@ -107,7 +110,8 @@ class Circuit:
         self._need = 16
         self._next_sid = 1
         self._in_receive = False
-        self._max_payload = server.max_array_bytes + 4096
+        self._max_payload = (UNLIMITED_PAYLOAD if server.max_array_bytes is None
+                             else server.max_array_bytes + 4096)
         self._handlers = {
             wire.VERSION: self._version, wire.ECHO: self._echo,
             wire.HOST_NAME: self._host_name, wire.CLIENT_NAME: self._client_name,
@@ -261,7 +265,8 @@ class Circuit:
             self._error(message, channel.cid, denied, "access denied")
         elif count > channel.max_count:
             self._error(message, channel.cid, wire.ECA_BADCOUNT, "count too large")
-        elif (wire.METADATA_SIZE[dbr_type] + wire.ELEMENT_SIZE[dbr_type] * count
+        elif (self.server.max_array_bytes is not None
+              and wire.METADATA_SIZE[dbr_type] + wire.ELEMENT_SIZE[dbr_type] * count
               > self.server.max_array_bytes):
             self._error(message, channel.cid, wire.ECA_TOLARGE, "exceeds max array bytes")
         else:
@@ -352,7 +357,7 @@ class Circuit:
         if scalar is None:
             md_size = wire.METADATA_SIZE[dbr_type]
             try:
-                data = extract_data(payload[md_size:], dbr_type, count)
+                data = wire.put_values(payload[md_size:], dbr_type, count)
                 metadata = extract_metadata(payload[:md_size], dbr_type)
             except Exception as exc:
                 self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc))

@@ -27,7 +27,9 @@ class Settings:
         interfaces: IPv4 addresses to listen on (EPICS_CAS_INTF_ADDR_LIST, else 0.0.0.0).
         port: preferred TCP port and the UDP search port (EPICS_CAS_SERVER_PORT, else
             EPICS_CA_SERVER_PORT, else 5064).
-        max_array_bytes: EPICS_CA_MAX_ARRAY_BYTES (at least 16384).
+        max_array_bytes: EPICS_CA_MAX_ARRAY_BYTES (at least 16384) when
+            EPICS_CA_AUTO_ARRAY_BYTES is NO; else None: no limit beyond each PV's own size,
+            as EPICS 7's rsrv (whose default is YES, so the variable alone limits nothing).
         beacon_addresses: ``(host, port)`` beacon destinations (EPICS_CAS_BEACON_ADDR_LIST,
             EPICS_CAS_AUTO_BEACON_ADDR_LIST, EPICS_CAS_BEACON_PORT / EPICS_CA_REPEATER_PORT).
         beacon_period: longest beacon interval in seconds (EPICS_CAS_BEACON_PERIOD).
@@ -42,7 +44,9 @@ class Settings:
         self.interfaces = [addr.partition(":")[0] for addr in self.interfaces]
         self.port = int(env.get("EPICS_CAS_SERVER_PORT") or env.get("EPICS_CA_SERVER_PORT")
                         or 5064)
-        self.max_array_bytes = int(env.get("EPICS_CA_MAX_ARRAY_BYTES") or 16384)
+        self.max_array_bytes: int | None = None
+        if env.get("EPICS_CA_AUTO_ARRAY_BYTES", "YES").strip().upper() == "NO":
+            self.max_array_bytes = int(env.get("EPICS_CA_MAX_ARRAY_BYTES") or 16384)
         beacon_port = int(env.get("EPICS_CAS_BEACON_PORT") or env.get("EPICS_CA_REPEATER_PORT")
                           or 5065)
         manual = _split(env.get("EPICS_CAS_BEACON_ADDR_LIST", ""))

@@ -34,7 +34,8 @@ class ServerCore:
         pvdb: ``{name: ChannelData}``, e.g. ``PVGroup(prefix=...).pvdb``.
         port: the TCP port clients are told to connect to (set again by the back-end once
             it has bound one).
-        max_array_bytes: EPICS_CA_MAX_ARRAY_BYTES; larger requests and replies are refused.
+        max_array_bytes: EPICS_CA_MAX_ARRAY_BYTES (raised to at least 16384); larger
+            requests and replies are refused. None (EPICS_CA_AUTO_ARRAY_BYTES=YES): no limit.
         spawn: starts an awaitable as a background task; supplied by the back-end.
 
     Attributes:
@@ -42,11 +43,12 @@ class ServerCore:
     """
 
     def __init__(self, pvdb: Mapping[str, ChannelData], *, port: int = 5064,
-                 max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES,
+                 max_array_bytes: int | None = None,
                  spawn: Callable[[Awaitable[None]], None] | None = None):
         self.db = PVDatabase(pvdb)
         self.port = port
-        self.max_array_bytes = max(int(max_array_bytes), DEFAULT_MAX_ARRAY_BYTES)
+        self.max_array_bytes = (None if max_array_bytes is None
+                                else max(int(max_array_bytes), DEFAULT_MAX_ARRAY_BYTES))
         self.spawn = spawn or _no_spawn
         self._subscribers: Dict[SubscriptionSpec, Dict[Subscription, None]] = {}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 from typing import Any, Awaitable, Mapping, Sequence
 
 import curio
@@ -34,6 +35,9 @@ class _CurioLib(Lib):
 
     async def aclose(self, sock) -> None:
         await sock.close()
+
+    async def shutdown(self, sock) -> None:
+        await sock.shutdown(socket.SHUT_RDWR)
 
     def spawn(self, awaitable: Awaitable[None]) -> None:
         self.queue.put(awaitable)

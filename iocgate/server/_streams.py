@@ -69,6 +69,11 @@ class Lib:
     async def aclose(self, sock: Any) -> None:
         raise NotImplementedError
 
+    async def shutdown(self, sock: Any) -> None:
+        """Shut a connected socket down both ways, leaving it open: a task blocked in its
+        ``recv`` wakes up (end of stream), one in ``sendall`` fails."""
+        raise NotImplementedError
+
     def spawn(self, awaitable: Awaitable[None]) -> None:
         """Start a background task; callable from synchronous code."""
         raise NotImplementedError
@@ -90,6 +95,7 @@ class _Client:
         self.wake = self.lib.wakeup()
         self.drained = self.lib.wakeup()
         self.circuit = Circuit(server.core, tuple(address[:2]), self.wake.set)
+        self.running = 2  # reader and writer
 
     def _queue(self, out: List[bytes]) -> None:
         if out:
@@ -112,6 +118,7 @@ class _Client:
         finally:
             self.circuit.close()
             self.wake.set()
+            await self._end()
 
     async def writer(self) -> None:
         try:
@@ -130,6 +137,20 @@ class _Client:
             self.circuit.close()
         finally:
             self.drained.set()
+            await self._end()
+
+    async def _end(self) -> None:
+        """Called by the reader and the writer as they end: the first shuts the socket down,
+        which ends the other; the second closes it. (Closing it under a reader still waiting
+        in ``recv`` left curio's selector holding the descriptor, so the next client given
+        the same descriptor number had its reader crash and was disconnected.)"""
+        self.running -= 1
+        if self.running:
+            try:
+                await self.lib.shutdown(self.sock)
+            except OSError:  # already reset by the peer
+                pass
+        else:
             await self.lib.aclose(self.sock)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 from typing import Any, Awaitable, Mapping, Sequence
 
 import trio
@@ -28,6 +29,9 @@ class _TrioLib(Lib):
 
     async def aclose(self, sock) -> None:
         sock.close()
+
+    async def shutdown(self, sock) -> None:
+        sock.shutdown(socket.SHUT_RDWR)
 
     def spawn(self, awaitable: Awaitable[None]) -> None:
         async def task():

@@ -10,7 +10,9 @@ keeps each test session's beacons on its own port.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +28,15 @@ def _repeater_command() -> List[str]:
         return [str(epics_tool("caRepeater"))]
     except FileNotFoundError:
         return [sys.executable, "-m", "caproto.commandline.repeater", "--quiet"]
+
+
+def _end_with_parent() -> None:
+    """Run in the child before exec: on Linux, SIGTERM it when the thread that started it
+    ends, so a test run killed from outside leaves no repeater behind."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: stop() remains the only way
+        pass
 
 
 def _udp_port_taken(port: int) -> bool:
@@ -65,7 +76,8 @@ class RunningRepeater:
 def start_repeater(port: Optional[int] = None, timeout: float = 10.0) -> RunningRepeater:
     """Start a CA repeater on ``port`` (a free one when ``None``) with its stdio closed.
 
-    Returns once the repeater holds its UDP port.
+    Returns once the repeater holds its UDP port. On Linux the repeater also ends when the
+    calling thread does (call this from the main thread).
 
     Raises:
         RuntimeError: the repeater exited or did not bind within ``timeout`` seconds.
@@ -75,7 +87,7 @@ def start_repeater(port: Optional[int] = None, timeout: float = 10.0) -> Running
            "EPICS_CA_AUTO_ADDR_LIST": "NO", "EPICS_CA_ADDR_LIST": LOOPBACK}
     process = subprocess.Popen(_repeater_command(), env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_end_with_parent)
     repeater = RunningRepeater(process, port)
     deadline = time.monotonic() + timeout
     # A UDP bind is not observable from outside except by trying it, so poll briefly.

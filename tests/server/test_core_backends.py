@@ -27,6 +27,7 @@ class Lab(PVGroup):
     volts = pvproperty(value=1.5, units="V", precision=2)
     count = pvproperty(value=0)
     doubled = pvproperty(value=0.0)
+    big = pvproperty(value=[float(i) for i in range(100_000)], max_length=100_000)
 
     @doubled.putter
     async def doubled(self, instance, value):
@@ -98,6 +99,9 @@ def test_get_put_monitor_and_clean_exit(ioc):
     finally:
         monitor.kill()
         monitor.communicate()
+    # 800 kB, with no EPICS_CA_MAX_ARRAY_BYTES anywhere: served, as by softIoc (EPICS 7's
+    # EPICS_CA_AUTO_ARRAY_BYTES=YES default)
+    assert tool("caget", "B:big", env=env).split()[:4] == ["B:big", "100000", "0", "1"]
     tool("caput", "-c", "-w", "5", "B:doubled", "3", env=env)  # putter runs in a task
     assert tool("caget", "-t", "B:doubled", env=env).strip() == "6"
     proc.send_signal(signal.SIGTERM)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from typing import List
 
 import pytest
@@ -250,3 +251,31 @@ def test_search_replies_only_for_known_names_unless_asked():
     assert core.handle_datagram(datagram) == wire.VERSION_REPLY + wire.search_reply(5999, 1) + \
         H.pack(14, 0, 10, 13, 3, 3)
     assert core.handle_datagram(msg(6, 5, 13, 2, 2, name("nope"))) is None
+
+
+def test_large_string_put_does_not_stall_the_server():
+    """100,000 DBR_STRING values (``caput -a`` sends strings) into a double waveform: caproto's
+    parser took about 6 s, during which the loop served no one."""
+    count = 100_000
+    pvdb = {"BIG": ChannelDouble(value=[0.0] * count, max_length=count)}
+    circuit = Circuit(ServerCore(pvdb), ("127.0.0.1", 5))
+    sid = connect(circuit, "BIG", 1)
+    payload = b"".join(str(i).encode().ljust(40, b"\0") for i in range(count))
+    started = time.perf_counter()
+    reply = b"".join(circuit.receive(wire.header(19, len(payload), 0, count, sid, 7) + payload))
+    elapsed = time.perf_counter() - started
+    command, _, _, _, status, ioid = H.unpack_from(reply)
+    assert (command, status, ioid) == (19, wire.ECA_NORMAL, 7), reply
+    assert list(pvdb["BIG"].value[:3]) == [0.0, 1.0, 2.0]
+    assert elapsed < 2.0, f"a 4 MB string put took {elapsed:.1f} s"
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_stsack_string_of_an_empty_array(count):
+    """DBR_STSACK_STRING of an empty waveform: an empty string, not an IndexError reply."""
+    circuit = Circuit(ServerCore({"E": ChannelDouble(value=[], max_length=5)}), ("127.0.0.1", 5))
+    sid = connect(circuit, "E", 1)
+    reply = b"".join(circuit.receive(msg(15, 37, count, sid, 9)))
+    command, size, data_type, _, status, ioid = H.unpack_from(reply)
+    assert (command, data_type, status, ioid) == (15, 37, wire.ECA_NORMAL, 9), reply
+    assert reply[16 + 8:16 + 9] == b"\0"  # the value field, after status/severity/ackt/acks

@@ -130,3 +130,16 @@ def test_ctrl_string_metadata_is_sts_sized():
     metadata, values = asyncio.run(data.read(ChannelType.CTRL_STRING))
     payload = wire.dbr_payload(28, 1, metadata, values)
     assert len(payload) == 4 + 40 and payload[4:7] == b"1.0"
+
+
+@pytest.mark.parametrize("data_type", [0, 7, 14, 21, 28, 6, 4])
+@pytest.mark.parametrize("count", [1, 3, 5])
+def test_put_values_match_caproto(data_type, count):
+    from caproto._commands import extract_data
+
+    rng = __import__("random").Random(data_type * 10 + count)
+    payload = b"".join(bytes(rng.choice(b"ab\0") for _ in range(40)) for _ in range(count))
+    for cut in (len(payload), len(payload) - 48):  # a short payload too
+        mine, theirs = (wire.put_values(payload[:cut], data_type, count),
+                        extract_data(payload[:cut], data_type, count))
+        assert type(mine) is type(theirs) and list(mine) == list(theirs)

@@ -3,8 +3,11 @@ server stays up, and a second client still gets correct answers."""
 
 from __future__ import annotations
 
+import random
 import socket
 import struct
+import threading
+import time
 from typing import List, Optional
 
 import pytest
@@ -140,3 +143,41 @@ def test_many_idle_connections(server, check_serving):
             sock.close()
     check_serving(server)
 
+
+
+@pytest.mark.servers("iocgate")
+def test_clients_reset_during_a_flood_leave_new_clients_served(server, check_serving):
+    """Subscribers that vanish (reset or closed) while updates flow, over and over; every
+    client that connects right after must be served. (curio back-end: a writer that closed
+    the socket under its waiting reader made the next client on that descriptor number be
+    dropped at once.)"""
+    rng = random.Random(5)
+    stop = threading.Event()
+
+    def flood() -> None:
+        with rawca.Circuit(server.port) as writer:
+            chan = writer.create_channel(server.pv("DYN"))
+            while not stop.is_set():
+                writer.send(rawca.frame(Cmd.WRITE, rawca.encode_values(6, [rng.random()] * 3),
+                                        6, 3, chan.sid, 1))
+                time.sleep(0.0005)
+            writer.write(chan, [1.0, 2.0, 3.0])  # as the other tests expect it
+
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    try:
+        for _ in range(10):
+            victims = [rawca.Circuit(server.port) for _ in range(8)]
+            for victim in victims:
+                for chan in victim.create_channels([server.pv("WF10"), server.pv("DYN")]):
+                    victim.subscribe(chan)
+            time.sleep(rng.uniform(0.02, 0.1))
+            for victim in victims:
+                if rng.random() < 0.5:
+                    victim.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+                victim.close()
+            check_serving(server)
+    finally:
+        stop.set()
+        flooder.join(10)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
+import time
 
 from iocgate.testing import LOOPBACK, ca_repeater, epics_tool, free_port, subprocess_env
 
@@ -37,3 +39,32 @@ def test_captured_c_client_returns_when_its_repeater_runs() -> None:
     assert repeater.process.poll() is not None
     assert _udp_bindable(repeater.port)
     assert os.environ["EPICS_CA_REPEATER_PORT"] != str(repeater.port)
+
+
+def test_repeater_ends_with_the_process_that_started_it(tmp_path) -> None:
+    # A test run killed from outside (SIGKILL: no cleanup runs) must not leave a repeater.
+    script = ("import sys, time\n"
+              "from iocgate.testing import start_repeater\n"
+              "r = start_repeater()\n"
+              "print(r.process.pid, r.port, flush=True)\n"
+              "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        pid, port = map(int, parent.stdout.readline().split())
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the kernel signals it; nothing to wait on from here
+    assert not _alive(pid)
+    assert _udp_bindable(port)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
