@@ -71,10 +71,13 @@ async def wait_future(fut: concurrent.futures.Future, timeout: float | None = No
     Raises:
         TimeoutError: (the builtin) ``timeout`` elapsed first; ``fut`` is cancelled if it has not
             started, otherwise it runs to completion in its thread and its result is dropped.
+            A future already done gives its result even when ``timeout`` is 0.
 
     Cancelling the awaiting task behaves like the timeout: a job that has not started never
     runs, a running one finishes (the worker keeps the stream consistent) and is ignored.
     """
+    if fut.done() and not fut.cancelled():
+        return fut.result()
     return await _backend().wait_future(fut, timeout)
 
 

@@ -6,7 +6,7 @@ worker thread, so no event loop ever blocks).
 """
 
 from ..transports import Endpoint, StreamEndpoint
-from ._base import ControlNode, clear_global_stop, request_global_stop
+from ._base import ControlNode, clear_global_stop, global_stop_requested, request_global_stop
 from ._batch import aread_many, read_many
 from ._http import HttpJsonNode, HttpJsonValueNode, HttpNode, HttpPathNode
 from ._plugins import ENTRY_POINT_GROUP, find_control_module
@@ -37,6 +37,6 @@ __all__ = [
     "HttpJsonNode", "HttpJsonValueNode", "HttpNode", "HttpPathNode", "LineCommandNode",
     "LinesNode", "RampingNode", "RampingStatusNode", "ReadonlyNode", "ScpiCommandNode",
     "ScpiNode", "SetpointNode", "ShellNode", "StreamNode", "TelnetNode", "ValueNode",
-    "WriteonlyNode", "aread_many", "clear_global_stop", "find_control_module", "read_many",
-    "request_global_stop",
+    "WriteonlyNode", "aread_many", "clear_global_stop", "find_control_module",
+    "global_stop_requested", "read_many", "request_global_stop",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -23,9 +24,23 @@ def request_global_stop() -> None:
     _GLOBAL_STOP.set()
 
 
+def global_stop_requested() -> bool:
+    """True after :func:`request_global_stop` (until :func:`clear_global_stop`)."""
+    return _GLOBAL_STOP.is_set()
+
+
 def clear_global_stop() -> None:
     """Withdraw a global stop request (e.g. before starting again)."""
     _GLOBAL_STOP.clear()
+
+
+def _takes_an_argument(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` can be called with one positional argument."""
+    try:
+        inspect.signature(fn).bind(None)
+    except (TypeError, ValueError):  # it takes none or several; or has no signature
+        return False
+    return True
 
 
 class ControlNode:
@@ -181,7 +196,7 @@ class ControlNode:
 
     def is_stop_requested(self) -> bool:
         """True after :meth:`stop` on this node or a global stop request."""
-        return self._stop.is_set() or _GLOBAL_STOP.is_set()
+        return self._stop.is_set() or global_stop_requested()
 
     def sleep(self, duration: float) -> bool:
         """Sleep ``duration`` seconds; return early with ``False`` on a stop request, else
@@ -194,19 +209,28 @@ class ControlNode:
             self._stop.wait(min(remaining, 0.05))
         return False
 
-    def wait(self, condition: Callable[[], bool] | None = None,
+    def wait(self, condition: Callable[..., bool] | None = None,
              polling_interval: float = 0.1, timeout: float | None = None) -> bool | None:
-        """Block until ``condition()`` (default: :meth:`has_data`) is true.
+        """Block until ``condition`` holds (default: until :meth:`has_data`).
 
         Args:
-            condition: a callable polled every ``polling_interval`` s.
+            condition: polled every ``polling_interval`` s. A callable taking one argument
+                is given this node's value, as in SlowPy (``node.wait(lambda x: x > 100)``),
+                and is polled only while :meth:`has_data`; one taking none, or a node (whose
+                ``node()`` is its ``get()``), is just called.
             polling_interval: seconds between polls.
             timeout: seconds to wait at most; ``None`` waits indefinitely.
 
         Returns:
             ``True`` when the condition held, ``None`` on timeout, ``False`` on a stop request.
         """
-        check = condition if condition is not None else self.has_data
+        if condition is None:
+            check = self.has_data
+        elif not isinstance(condition, ControlNode) and _takes_an_argument(condition):
+            def check() -> bool:
+                return self.has_data() and condition(self.get())
+        else:
+            check = condition
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if check():
@@ -224,4 +248,4 @@ class ControlNode:
         self._stop.set()
 
 
-__all__ = ["ControlNode", "clear_global_stop", "request_global_stop"]
+__all__ = ["ControlNode", "clear_global_stop", "global_stop_requested", "request_global_stop"]

@@ -62,7 +62,12 @@ def find_control_module(name: str, search_path: Iterable[str] | None = None) -> 
             spec = importlib.util.spec_from_file_location(key, file)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            sys.modules[key] = module  # as an import does: dataclasses, typing look it up
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[key]
+                raise
             return module
     module = _entry_point(name)
     if module is None:

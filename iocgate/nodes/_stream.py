@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any, Callable
 
 from .._errors import (
@@ -115,14 +116,15 @@ class StreamNode(ControlNode):
 
     def telnet(self, prompt: str = ">", write_termination: str = "\r\n",
                read_termination: str = "\r\n", echo: bool = True,
-               timeout: float | None = None) -> TelnetNode:
+               timeout: float | None = None, greeting_wait: float = 0.1) -> TelnetNode:
         """Commands on a prompt-driven console (see :class:`TelnetNode`)."""
-        return TelnetNode(self, prompt, write_termination, read_termination, echo, timeout)
+        return TelnetNode(self, prompt, write_termination, read_termination, echo, timeout,
+                          greeting_wait)
 
     def lines(self, write_termination: str = "\n", read_termination: str = "\n",
-              timeout: float | None = None) -> LinesNode:
+              timeout: float | None = None, echo: bool = False) -> LinesNode:
         """Free-form ASCII command/reply lines (see :class:`LinesNode`)."""
-        return LinesNode(self, write_termination, read_termination, timeout)
+        return LinesNode(self, write_termination, read_termination, timeout, echo)
 
 
 class _Dialect(ControlNode):
@@ -259,21 +261,34 @@ def _describe(errors: list) -> str:
     return "; ".join(f"{code},{text!r}" for code, text in errors)
 
 
+#: Console sessions whose greeting has been discarded (each new connection needs it once).
+_GREETED: weakref.WeakSet = weakref.WeakSet()
+
+
 class TelnetNode(_Dialect):
     """A prompt-driven console: each command is echoed back, then the reply, then the prompt.
 
     Args:
         prompt: the text that ends every reply.
         echo: whether the device echoes commands (the echo is removed from replies).
+        greeting_wait: on a new connection, seconds to wait for a greeting (a banner and
+            the first prompt) before the first command; what arrives is discarded, so it
+            is never taken for that command's reply.
     """
 
     def __init__(self, link: StreamNode, prompt: str, write_termination: str,
-                 read_termination: str, echo: bool, timeout: float | None):
+                 read_termination: str, echo: bool, timeout: float | None,
+                 greeting_wait: float = 0.1):
         super().__init__(link, "telnet", write_termination, read_termination, timeout)
         self.prompt = prompt
         self.echo = echo
+        self.greeting_wait = greeting_wait
 
     def _query(self, session: Session, text: str) -> str:
+        if session not in _GREETED:
+            _GREETED.add(session)
+            greeting = session.discard_late_reply(self.greeting_wait, quiet=0.05)
+            log.debug("%s: greeting discarded: %r", session.name, greeting)
         session.flush_input()
         session.send_line(text, self.write_termination)
         enc = session.encoding
@@ -293,11 +308,38 @@ class TelnetNode(_Dialect):
 
 
 class LinesNode(_Dialect):
-    """Free-form command/reply lines, as on many serial instruments."""
+    """Free-form command/reply lines, as on many serial instruments.
+
+    Args:
+        echo: the device echoes every command as a line before anything else; the echo is
+            read and checked (:class:`~iocgate.DeviceProtocolError` if it differs).
+    """
 
     def __init__(self, link: StreamNode, write_termination: str, read_termination: str,
-                 timeout: float | None):
+                 timeout: float | None, echo: bool = False):
         super().__init__(link, "lines", write_termination, read_termination, timeout)
+        self.echo = echo
+
+    def _query(self, session: Session, text: str) -> str:
+        reply = super()._query(session, text)
+        if not self.echo:
+            return reply
+        self._check_echo(session, reply, text)
+        return self._receive(session, text)
+
+    def _write(self, session: Session, text: str) -> None:
+        super()._write(session, text)
+        if self.echo:
+            self._check_echo(session, self._receive(session, text), text)
+
+    def _receive(self, session: Session, text: str) -> str:
+        return session.receive_line(self.read_termination, timeout=self.timeout, command=text)
+
+    @staticmethod
+    def _check_echo(session: Session, echo: str, text: str) -> None:
+        if echo.strip() != text.strip():
+            raise DeviceProtocolError("expected the echo of the command", raw=echo,
+                                      endpoint=session.name, command=text)
 
     def command(self, get: str | None = None, set: str | None = None, type: Any = str,
                 parse: Callable[[str], Any] | None = None,

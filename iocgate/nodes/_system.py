@@ -14,7 +14,7 @@ from ..transports import (
     TcpStream,
     VisaStream,
 )
-from ._base import ControlNode, clear_global_stop, request_global_stop
+from ._base import ControlNode, clear_global_stop, global_stop_requested, request_global_stop
 from ._http import HttpNode
 from ._shell import ShellNode
 from ._stream import StreamNode
@@ -111,6 +111,12 @@ class ControlSystem(ControlNode):
     def stop() -> None:  # type: ignore[override]
         """Global stop request: every node thread, ``wait()`` and ``sleep()`` ends."""
         request_global_stop()
+
+    @staticmethod
+    def is_stop_requested() -> bool:  # type: ignore[override]
+        """True after a global stop request; callable on the class, as in
+        ``while not ControlSystem.is_stop_requested(): ...``."""
+        return global_stop_requested()
 
     @staticmethod
     def clear_stop() -> None:

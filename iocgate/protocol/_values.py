@@ -41,8 +41,12 @@ def _parse_int(text: str) -> int:
 
 def _parse_enum(kind: type[enum.Enum], text: str) -> enum.Enum:
     text = text.strip()
+    upper = text.upper()  # device words are case-insensitive ("ON", "On", "on")
     for member in kind:
-        if str(member.value) == text or member.name == text.upper():
+        if str(member.value) == text:
+            return member
+    for member in kind:
+        if member.name.upper() == upper or str(member.value).upper() == upper:
             return member
     for member in kind:  # numeric codes: "1" == "+1" == "1.0"
         try:
@@ -64,7 +68,8 @@ def parse_value(text: str, kind: Any = str) -> Any:
     Args:
         text: the reply without terminator.
         kind: ``float``, ``int``, ``bool`` (accepts 0/1/ON/OFF/TRUE/FALSE), ``str`` (returned
-            stripped), an ``Enum`` subclass (matched by value, then name, then numeric value),
+            stripped), an ``Enum`` subclass (matched by value, then by name or value in any
+            case, then by numeric value),
             ``list[float]``-style generics or ``numpy.ndarray`` (``"1,2,3"``), or any callable
             taking the text.
 

@@ -30,6 +30,8 @@ class SerialStream(StreamBase):
                  write_timeout: float = DEFAULT_WRITE_TIMEOUT, **settings: Any):
         self.port = port
         self.name = port if "://" in port else f"serial://{port}"
+        if port.startswith("socket://"):  # a new TCP connection leaves a late reply behind
+            self.late_replies_survive_reopen = False
         self._settings = dict(settings, baudrate=baudrate, write_timeout=write_timeout)
 
     def open(self, timeout: float | None) -> None:

@@ -49,7 +49,8 @@ class Session:
             hint: the terminator, for message-based transports.
 
         Raises:
-            DeviceTimeout: no complete reply in time (the endpoint then drops the link).
+            DeviceTimeout: no complete reply in time (the endpoint then drops the link); the
+                message shows the first bytes of an incomplete reply.
             DeviceDisconnected: the link failed.
         """
         timeout = self.reply_timeout if timeout is None else timeout
@@ -60,9 +61,9 @@ class Session:
                 reply, self._buffer = taken
                 return reply
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise DeviceTimeout("no reply", timeout=timeout, endpoint=self.name,
-                                    command=command)
+            if remaining <= 0:  # what did arrive shows e.g. a wrong terminator
+                what = f"incomplete reply {self._buffer[:80]!r}" if self._buffer else "no reply"
+                raise DeviceTimeout(what, timeout=timeout, endpoint=self.name, command=command)
             self._buffer += self.stream.read_some(remaining, hint)
 
     def receive_line(self, terminator: str = "\n", *, timeout: float | None = None,
@@ -77,10 +78,11 @@ class Session:
               *, timeout: float | None = None) -> str:
         """Send one command line and return its one-line reply.
 
-        Bytes left in the buffer from earlier traffic are discarded first: in a
-        query/reply protocol they cannot belong to this query.
+        Input not read yet (buffered, or already received by the OS: a second reply line,
+        an unsolicited message) is discarded first: in a query/reply protocol it cannot
+        belong to this query.
         """
-        self._buffer = b""
+        self.flush_input()
         self.send_line(text, write_termination)
         return self.receive_line(read_termination, timeout=timeout, command=text)
 

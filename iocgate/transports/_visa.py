@@ -20,18 +20,32 @@ def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else max(1, int(seconds * 1000))
 
 
-def _peer_closed(resource: Any) -> bool:
-    """Whether pyvisa-py's TCP socket under ``resource`` is at end-of-file with nothing
-    buffered: pyvisa-py reports that as a read timeout, after spinning for the whole timeout.
-    ``False`` for other resources and backends."""
+def _socket_input(resource: Any) -> str | None:
+    """State of the input of pyvisa-py's TCP socket under ``resource``: ``"idle"`` (nothing
+    received), ``"data"``, or ``"eof"`` (the peer closed it and nothing is buffered; pyvisa-py
+    reports that as a read timeout, after spinning for the whole timeout). ``None`` for
+    other resources and backends."""
     session = getattr(resource.visalib, "sessions", {}).get(resource.session)
     sock = getattr(session, "interface", None)
-    if not isinstance(sock, socket.socket) or getattr(session, "_pending_buffer", b""):
-        return False
+    if not isinstance(sock, socket.socket):
+        return None
+    if getattr(session, "_pending_buffer", b""):
+        return "data"
     try:
         readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable) and not sock.recv(1, socket.MSG_PEEK)
+        if not readable:
+            return "idle"
+        return "data" if sock.recv(1, socket.MSG_PEEK) else "eof"
     except OSError:  # reset: the read reports it
+        return "data"
+
+
+def _nothing_buffered(resource: Any) -> bool:
+    """Whether ``resource`` reports no received bytes waiting (serial resources); ``False``
+    when it cannot tell."""
+    try:
+        return resource.bytes_in_buffer == 0
+    except (*_ERRORS, AttributeError):
         return False
 
 
@@ -74,15 +88,19 @@ class VisaStream(StreamBase):
         except _ERRORS as exc:
             raise self._fail("write failed", exc) from exc
 
-    def _check_peer(self, resource: Any) -> None:
-        if _peer_closed(resource):
+    def _check_peer(self, resource: Any) -> str | None:
+        state = _socket_input(resource)
+        if state == "eof":
             self.close()
             raise DeviceDisconnected("connection closed by the device", endpoint=self.name)
+        return state
 
     def read_some(self, timeout: float, terminator: bytes | None = None) -> bytes:
         resource = self._opened()
         term = (terminator or _DEFAULT_TERMINATOR).decode()
-        self._check_peer(resource)
+        state = self._check_peer(resource)
+        if timeout <= 0 and (state == "idle" or state is None and _nothing_buffered(resource)):
+            return b""  # a poll (flushing input) with nothing there: skip VISA's 1 ms read
         try:
             resource.timeout = _ms(timeout)
             if resource.read_termination != term:

@@ -153,6 +153,19 @@ def test_wait_future_timeout(lib):
     assert never.cancelled()
 
 
+@pytest.mark.parametrize("lib", LIBRARIES)
+def test_a_finished_job_is_returned_with_no_time_left(lib):
+    # regression: on asyncio and trio a done future with timeout 0 raised TimeoutError, so
+    # aread_many could fail endpoints that had answered, once the deadline was reached
+    done: concurrent.futures.Future = concurrent.futures.Future()
+    done.set_result(42)
+
+    async def main():
+        return await wait_future(done, 0)
+
+    assert run(lib, main) == 42
+
+
 def test_current_library_outside_a_loop():
     with pytest.raises(RuntimeError):
         current_library()

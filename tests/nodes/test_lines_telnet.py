@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+import socket
+import threading
+import time
 
 import pytest
 
@@ -114,3 +117,65 @@ def test_waiting_for_a_line_that_does_not_come_keeps_the_link(ctrl, echo_sim):
     link.set("ond\n")  # same connection: the device joins the two halves
     assert link.do_get_line() == "second"
     assert len(echo_sim.received) == session_count + 1
+
+
+@pytest.fixture
+def greeting_console():
+    """A console that greets each connection (banner, prompt) 30 ms after accepting it, then
+    echoes each command and answers ``R:<command>`` and a prompt; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    conns = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conns.append(conn)
+        time.sleep(0.03)  # the device's own latency: it takes a moment to greet
+        conn.sendall(b"Welcome to the console\r\n> ")
+        buffer = b""
+        while True:
+            data = conn.recv(4096)
+            if not data:
+                return
+            buffer += data
+            while b"\r\n" in buffer:
+                line, buffer = buffer.split(b"\r\n", 1)
+                conn.sendall(line + b"\r\nR:" + line + b"\r\n> ")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    for conn in conns:
+        conn.shutdown(socket.SHUT_RDWR)  # wakes the serving thread's recv
+        conn.close()
+    listener.close()
+    thread.join(5)
+
+
+def test_telnet_greeting_is_not_the_first_reply(ctrl, greeting_console):
+    # regression: the banner and prompt a console sends on connecting were returned as the
+    # reply to the first command
+    telnet = ctrl.tcp("127.0.0.1", greeting_console, timeout=1.0).telnet(prompt="> ")
+    assert telnet.command("A").get() == "R:A"
+    assert telnet.command("B").get() == "R:B"
+
+
+def echoing(line: str) -> str:
+    """A terminal-style device: echoes each command line, then answers (sets: ``OK``)."""
+    return f"{line}\n{'R:' + line if line.endswith('?') else 'OK'}"
+
+
+def test_lines_with_a_device_that_echoes(ctrl):
+    # regression: no line node handled an echoing device; the echo came back as the reply
+    with LineSimulator(echoing, name="echoing") as simulator:
+        port = simulator.start_tcp()
+        lines = ctrl.tcp("127.0.0.1", port, timeout=0.5).lines(echo=True)
+        assert lines.command(get="A?").get() == "R:A?"
+        lines.command(set="SET {}", set_reply=True).set(4)
+        lines.command(set="SET {}").set(5)  # the echo is consumed even with no reply expected
+        assert lines.command(get="B?").get() == "R:B?"
+        assert simulator.received == ["A?", "SET 4", "SET 5", "B?"]
+        plain = ctrl.tcp("127.0.0.1", port, timeout=0.5).lines(echo=True)
+        simulator.handler = lambda line: "no echo here"
+        with pytest.raises(DeviceProtocolError, match="echo") as info:
+            plain.command(get="C?").get()
+        assert info.value.raw == "no echo here"

@@ -102,6 +102,26 @@ def test_wait_results_and_sleep(ctrl):
     assert node.sleep(0.01) is True
 
 
+
+def test_slowpy_wait_condition_gets_the_value_and_stop_is_asked_on_the_class(ctrl):
+    # regression: wait() called its condition without the node's value, so SlowPy's
+    # ``node.wait(lambda x: x > 100)`` raised TypeError; and ``ControlSystem.is_stop_requested()``
+    # (the reference's loop condition, called on the class) raised TypeError
+    node = ValueNode()
+    seen = []
+    threading.Timer(0.05, node.set, args=(7,)).start()
+    assert node.wait(lambda x: seen.append(x) or x > 5, polling_interval=0.01, timeout=2.0)
+    assert seen == [7]  # not polled while there was no data
+    assert node.wait(lambda x: x > 100, polling_interval=0.01, timeout=0.05) is None
+    flag = ValueNode(1)
+    assert node.wait(flag, timeout=0.05) is True and flag.get() == 1  # a node is read, not set
+    assert ControlSystem.is_stop_requested() is False
+    ControlSystem.stop()
+    assert ControlSystem.is_stop_requested() is True and ctrl.is_stop_requested() is True
+    assert node.wait(lambda x: x > 100, polling_interval=0.01) is False
+    ControlSystem.clear_stop()
+    assert ControlSystem.is_stop_requested() is False
+
 class Counter(ControlThreadNode):
     def __init__(self):
         super().__init__(None, "counter")
@@ -174,6 +194,28 @@ def test_control_module_from_entry_point(ctrl, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ctrl.load_control_module("Viaentry")
     assert ctrl.dummy(9).get() == 9
+
+
+DATACLASS_PLUGIN = '''
+from __future__ import annotations
+import dataclasses
+from iocgate.nodes import ValueNode
+
+@dataclasses.dataclass
+class Settings:
+    gain: float = 2.0
+
+def export():
+    return {"gained": lambda parent: ValueNode(Settings().gain, parent, "gained")}
+'''
+
+
+def test_control_module_defining_a_dataclass(ctrl, tmp_path):
+    # regression: the module was run without being in sys.modules, so a dataclass in it
+    # (which looks its module up there) failed with AttributeError
+    (tmp_path / "control_Dc.py").write_text(DATACLASS_PLUGIN)
+    ctrl.load_control_module("Dc", search_path=[str(tmp_path)])
+    assert ctrl.gained().get() == 2.0
 
 
 def test_bad_control_module(ctrl, tmp_path):

@@ -35,6 +35,11 @@ class Mode(enum.Enum):
     CC = "CC"
 
 
+class Output(enum.IntEnum):  # member names as in the README, not in capitals
+    Off = 0
+    On = 1
+
+
 # (type, reply text, value); every row must parse, and the formatter must give back a text
 # that parses to the same value.
 ROUNDTRIP = [
@@ -45,6 +50,9 @@ ROUNDTRIP = [
     (str, "  iocgate,PSU-3005  ", "iocgate,PSU-3005"),
     (Range, "2", Range.MEDIUM), (Range, "+2", Range.MEDIUM), (Range, "HIGH", Range.HIGH),
     (Mode, "CC", Mode.CC),
+    # regression: names and string codes matched only in capitals ("ON" -> Output.On failed)
+    (Output, "ON", Output.On), (Output, "off", Output.Off), (Output, "1", Output.On),
+    (Mode, "cv", Mode.CV),
     (List[float], "1,2.5,-3", [1.0, 2.5, -3.0]), (list[float], "", []),
     (List[int], "1, 2 ,3", [1, 2, 3]),
 ]

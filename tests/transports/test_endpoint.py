@@ -55,6 +55,12 @@ def test_timeout_names_endpoint_command_and_seconds(sim, endpoint):
     assert isinstance(error, TimeoutError)
 
 
+def test_timeout_shows_an_incomplete_reply(sim, endpoint):
+    # a reply with another terminator than expected: the message shows what did arrive
+    with pytest.raises(DeviceTimeout, match=r"incomplete reply b'seen\\n' within 0.3 s"):
+        query(endpoint, "ECHO seen", read_termination="\r\n")
+
+
 def test_late_reply_is_never_read_as_the_next_answer(sim, endpoint):
     sim.faults.delay = 0.5
     with pytest.raises(DeviceTimeout):
@@ -75,6 +81,22 @@ def test_late_reply_on_a_serial_line_is_discarded(pty_endpoint):
     simulator.faults.clear()
     assert query(endpoint, "ECHO fresh", **CRLF) == "fresh"
     assert query(endpoint, "ECHO fresh2", **CRLF) == "fresh2"
+
+
+def test_no_wait_for_a_late_reply_after_a_socket_url_timeout(sim):
+    # regression: a serial socket:// URL was treated like a serial line, so the call after a
+    # timeout first waited a whole reply timeout for a late reply the new connection never sees
+    endpoint = StreamEndpoint(SerialStream(f"socket://127.0.0.1:{sim.port}"), reply_timeout=0.5)
+    try:
+        sim.faults.withhold = True
+        with pytest.raises(DeviceTimeout):
+            query(endpoint, "ECHO lost")
+        sim.faults.withhold = False
+        start = time.monotonic()
+        assert query(endpoint, "ECHO next") == "next"
+        assert time.monotonic() - start < 0.25
+    finally:
+        endpoint.close()
 
 
 def test_drop_gives_disconnected_and_next_call_reconnects(sim, endpoint):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
 import time
 
 import pytest
@@ -89,6 +91,28 @@ def test_visa_socket_resource(sim, endpoints):
     assert query(endpoint, "ECHO twice") == "twice"
 
 
+def test_visa_serial_resource_on_a_pty(pty_sim, endpoints):
+    simulator, link = pty_sim
+    endpoint = endpoints(VisaStream(f"ASRL{os.path.realpath(link)}::INSTR"), reply_timeout=1.0)
+    assert query(endpoint, "ECHO 1", "\r\n", "\r\n") == "1"
+    assert query(endpoint, "ECHO 2", "\r\n", "\r\n") == "2"
+
+
+@pytest.mark.parametrize("kind", ["socket", "serial"])
+def test_polling_an_idle_visa_link_is_immediate(kind, sim, pty_sim, endpoints):
+    # regression: every query first polls for stale input; on VISA each poll was a read with
+    # VISA's minimum 1 ms timeout, which tripled the round trip of a serial instrument
+    resource = (f"TCPIP::127.0.0.1::{sim.port}::SOCKET" if kind == "socket"
+                else f"ASRL{os.path.realpath(pty_sim[1])}::INSTR")
+    endpoint = endpoints(VisaStream(resource), reply_timeout=1.0)
+    term = "\n" if kind == "socket" else "\r\n"
+    assert query(endpoint, "ECHO up", term, term) == "up"
+    start = time.monotonic()
+    for _ in range(50):
+        assert endpoint.run(lambda session: session.flush_input()) == b""
+    assert time.monotonic() - start < 0.025  # 50 reads of >= 1 ms each took >= 50 ms
+
+
 @EVERY_TCP_STREAM
 def test_refused_link_is_disconnected_quickly(make, sim, endpoints):
     port = sim.port
@@ -162,3 +186,48 @@ def test_peer_closing_the_link_is_disconnected_at_once(make, sim, endpoints):
         query(endpoint, "ECHO lost")
     assert time.monotonic() - start < 1.0
     assert query(endpoint, "ECHO back") == "back"
+
+
+@pytest.fixture
+def chatty():
+    """A device answering each line ``X`` with ``A:X``, then ``B:X`` once asked to:
+    ``(port, send_second)``; ``send_second()`` returns once ``B:X`` is on its way."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    conns = []
+
+    def send_second() -> None:
+        conn, line = conns[-1]
+        conn.sendall(b"B:" + line + b"\n")
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        buffer = b""
+        while True:
+            data = conn.recv(4096)
+            if not data:
+                return
+            buffer += data
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                conns.append((conn, line))
+                conn.sendall(b"A:" + line + b"\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], send_second
+    for conn, _ in conns[-1:]:
+        conn.shutdown(socket.SHUT_RDWR)  # wakes the serving thread's recv
+        conn.close()
+    listener.close()
+    thread.join(5)
+
+
+@EVERY_TCP_STREAM
+def test_a_late_extra_line_is_not_the_next_answer(make, chatty, endpoints):
+    # regression: a query cleared only its own buffer, so a second reply line (or an
+    # unsolicited message) received after the previous query was taken as its answer
+    port, send_second = chatty
+    endpoint = endpoints(make(port), reply_timeout=1.0)
+    assert query(endpoint, "first") == "A:first"
+    send_second()  # on loopback the bytes are in our receive buffer once this returns
+    assert query(endpoint, "second") == "A:second"
