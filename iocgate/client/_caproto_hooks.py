@@ -11,13 +11,22 @@ does it for every circuit a threading context opens):
   read holding thousands of small replies costs quadratic time (seconds for 10,000 replies).
   Received bytes are fed to it in slices of :data:`PARSE_CHUNK` bytes.
 
+The threading client's sockets are non-blocking (its selector thread reads them), yet it
+sends with ``sendall``: a request larger than the free socket buffer (a big waveform put)
+raised ``BlockingIOError`` after a partial send and left the circuit's byte stream corrupt.
+:func:`patch_context` makes each circuit manager send everything, waiting for the socket to
+drain, one request at a time.
+
 :class:`BatchReads` issues many reads without a thread hand-off per reply (``caget_many``).
 """
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 import time
+import weakref
 from collections import defaultdict
 from typing import Any, Dict, List, Optional
 
@@ -60,10 +69,41 @@ def patch_context(context: Any) -> None:
     def get_patched(address: Any, priority: Any) -> Any:
         circuit_manager = get_circuit_manager(address, priority)
         patch_circuit(circuit_manager)
+        _patch_send(circuit_manager)
         return circuit_manager
 
     context.get_circuit_manager = get_patched
     setattr(context, _MARK, True)
+
+
+class _DrainingSocket(socket.socket):
+    """A non-blocking client socket whose ``sendall`` waits for room instead of raising
+    ``BlockingIOError`` mid-request; concurrent senders take turns (one lock per socket)."""
+
+    __slots__ = ()
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        view = memoryview(data).cast("B")
+        with _send_locks.setdefault(self, threading.Lock()):
+            while view:
+                try:
+                    view = view[self.send(view, flags):]
+                except BlockingIOError:
+                    if self.fileno() < 0:  # closed by the circuit's teardown
+                        raise OSError("circuit closed while sending") from None
+                    select.select([], [self], [], 1.0)
+
+
+_send_locks: weakref.WeakKeyDictionary[socket.socket, threading.Lock] = (
+    weakref.WeakKeyDictionary())
+
+
+def _patch_send(circuit_manager: Any) -> None:
+    """Give a threading circuit manager's socket the draining ``sendall`` (same object, so
+    caproto's selector still knows it)."""
+    sock = circuit_manager.socket
+    if sock is not None and type(sock) is socket.socket:
+        sock.__class__ = _DrainingSocket
 
 
 def _translate(circuit_manager: Any, command: Any) -> Any:

@@ -39,6 +39,17 @@ def reset_default_context() -> None:
         context, _context = _context, None
     if context is not None:
         context.disconnect(wait=True)
+        _drop_callbacks(context)
+
+
+def _drop_callbacks(context: Context) -> None:
+    """Drop caproto's weak references to the bound methods of our PVs: left in place, they
+    fire while the interpreter shuts down and print ``Exception ignored`` tracebacks."""
+    for chan in list(context.pvs.values()):
+        for handler in (chan.connection_state_callback, chan.access_rights_callback,
+                        *chan.subscriptions.values()):
+            with handler.callback_lock:
+                handler.callbacks.clear()
 
 
 atexit.register(reset_default_context)

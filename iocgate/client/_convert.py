@@ -18,6 +18,8 @@ from caproto._status import eca_value_to_status
 from ._errors import CAError, CAPutError
 
 STR_ENCODING = "latin-1"
+#: Bytes of a CA STRING, the terminating NUL included.
+MAX_STRING_SIZE = 40
 FORMS = {"native": "native", "time": "time", "ctrl": "control"}
 _LIMITS = ("upper_disp_limit", "lower_disp_limit", "upper_alarm_limit", "lower_alarm_limit",
            "upper_warning_limit", "lower_warning_limit", "upper_ctrl_limit", "lower_ctrl_limit")
@@ -41,8 +43,9 @@ def data_type_for(native: ChannelType, form: str) -> ChannelType:
 
 
 def type_name(data_type: ChannelType) -> str:
-    """pyepics' name for a DBR type, e.g. ``'time_double'`` or ``'ctrl_enum'``."""
-    return ChannelType(data_type).name.lower()
+    """pyepics' name for a DBR type, e.g. ``'time_double'`` or ``'ctrl_enum'``; pyepics names
+    the 16-bit type ``'int'`` but its time and ctrl forms ``'time_short'``/``'ctrl_short'``."""
+    return ChannelType(data_type).name.lower().replace("_int", "_short")
 
 
 def access_string(rights: Optional[AccessRights]) -> Tuple[str, bool, bool]:
@@ -100,30 +103,36 @@ def raw_value(data: Any, native: ChannelType) -> Any:
 def python_value(value: Any, native: ChannelType, nelm: int, *, count: Optional[int] = None,
                  as_numpy: bool = True) -> Any:
     """pyepics' value rules: scalars for single-element channels (``float``, ``int``, ``str``),
-    numpy arrays (or lists with ``as_numpy=False``) for waveforms, at most ``count`` elements."""
-    if isinstance(value, str) or value is None:
+    numpy arrays (or lists with ``as_numpy=False``) for waveforms, STRING waveforms included
+    (a numpy ``str`` array), at most ``count`` elements."""
+    if value is None or (isinstance(value, str) and nelm <= 1):
         return value
+    if isinstance(value, str):  # one element in use of a STRING waveform
+        value = [value]
     if nelm <= 1 and not isinstance(value, list):
         arr = np.asarray(value)
         return arr.reshape(-1)[0].item() if arr.size else None
     if count is not None:
         value = value[:count]
     if isinstance(value, list):
-        return value
+        return np.array(value) if as_numpy else value
     return value if as_numpy else value.tolist()
 
 
 def char_value(value: Any, native: ChannelType, nelm: int, data_type: ChannelType,
-               precision: Optional[int], enum_strs: Optional[Sequence[str]]) -> str:
+               precision: Optional[int], enum_strs: Optional[Sequence[str]]) -> Any:
     """The string form pyepics shows as ``char_value`` / returns for ``as_string=True``.
 
-    CHAR waveforms read up to the first NUL; floats use ``precision`` digits (``%g``-style past
-    1e5 or below 1e-4); enums their state name; other waveforms ``<array size=N, type=T>``.
+    STRING waveforms give their list of ``str`` (as pyepics does); CHAR waveforms read up to
+    the first NUL; floats use ``precision`` digits (``%g``-style past 1e5 or below 1e-4);
+    enums their state name; other waveforms ``<array size=N, type=T>``.
     """
     if value is None:
         return "None"
     if native == ChannelType.STRING:
-        return value if isinstance(value, str) else str(value)
+        if isinstance(value, str):
+            return value if nelm <= 1 else [value]
+        return list(value)
     if native == ChannelType.CHAR:
         codes = np.asarray(value).reshape(-1).tolist()
         if 0 in codes:
@@ -154,11 +163,22 @@ def put_payload(pvname: str, value: Any, native: ChannelType, nelm: int,
     """Turn a Python value into what caproto writes to a channel.
 
     Enum names become indices, ``str`` written to a CHAR waveform becomes its bytes plus a
-    trailing NUL (cut to ``nelm``), scalars become one-element lists.
+    trailing NUL (cut to ``nelm``), numbers written to a STRING channel become their ``str``,
+    scalars become one-element lists.
 
     Raises:
-        CAPutError: an enum name that is not one of ``enum_strs`` (nothing is sent).
+        CAPutError: an enum name that is not one of ``enum_strs``, or a string longer than the
+            39 characters a CA STRING holds (nothing is sent).
     """
+    if native == ChannelType.STRING:
+        items = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
+        items = [s if isinstance(s, (str, bytes)) else str(s) for s in items]
+        for item in items:
+            raw = item.encode(STR_ENCODING) if isinstance(item, str) else item
+            if len(raw) > MAX_STRING_SIZE - 1:
+                raise CAPutError(pvname, f"{item!r} is longer than {MAX_STRING_SIZE - 1} "
+                                 "characters", status_name="ECA_BADCOUNT")
+        return items
     if native == ChannelType.ENUM and isinstance(value, str):
         if enum_strs and value in enum_strs:
             return [list(enum_strs).index(value)]
@@ -187,8 +207,10 @@ def primitive_string(value: Any, native: ChannelType, nelm: int, data_type: Chan
                      enum_strs: Optional[Sequence[str]]) -> str:
     """The string pyepics' ``caget_many(as_string=True)`` gives: like :func:`char_value` for
     CHAR waveforms and enums, but ``str(value)`` for numbers (no precision) and
-    ``<array count=NELM, type=NATIVE>`` (numeric DBR type) for other waveforms."""
-    if native in (ChannelType.CHAR, ChannelType.ENUM, ChannelType.STRING):
+    ``<array count=NELM, type=NATIVE>`` (numeric DBR type) for other waveforms, STRING
+    waveforms included."""
+    if native in (ChannelType.CHAR, ChannelType.ENUM) or (
+            native == ChannelType.STRING and nelm <= 1):
         return char_value(value, native, nelm, data_type, None, enum_strs)
     if nelm > 1:
         return f"<array count={nelm}, type={int(native)}>"

@@ -29,8 +29,12 @@ class CATimeoutError(CAError, TimeoutError):
     def __init__(self, pvname: str, timeout: Optional[float], what: str = "connect"):
         self.timeout = timeout
         self.what = what
-        limit = "without a limit" if timeout is None else f"within {timeout:g} s"
-        super().__init__(f"did not {what} {limit}", pvname=pvname)
+        super().__init__(f"did not {what} {limit_text(timeout)}", pvname=pvname)
+
+
+def limit_text(timeout: Optional[float]) -> str:
+    """``'within 2 s'``, or ``'without a limit'`` for ``None``."""
+    return "without a limit" if timeout is None else f"within {timeout:g} s"
 
 
 class CAPutError(CAError):

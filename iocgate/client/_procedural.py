@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from . import _convert
 from ._caproto_hooks import BatchReads
 from ._context import default_context
-from ._errors import CAError, CATimeoutError, should_raise
+from ._errors import CAError, CATimeoutError, limit_text, should_raise
 from ._pv import DEFAULT_TIMEOUT, PV
 from ._pvbase import DeltaGate, log
 
@@ -246,7 +246,7 @@ def caget_many(pvlist: Sequence[str], as_string: bool = False, as_numpy: bool = 
         except CAError as exc:
             failed[name] = str(exc)
     if failed:
-        _report_many(failed, timeout, raise_on_error)
+        _report_many(failed, connection_timeout, timeout, raise_on_error)
     return results
 
 
@@ -259,12 +259,18 @@ def _reply_value(reply: Any, native: Any, nelm: int, rtype: Any, as_string: bool
     return _convert.primitive_string(raw, native, nelm, rtype, md.get("enum_strs"))
 
 
-def _report_many(failed: Dict[str, str], timeout: Optional[float],
-                 raise_on_error: Optional[bool]) -> None:
+def _report_many(failed: Dict[str, str], connection_timeout: Optional[float],
+                 timeout: Optional[float], raise_on_error: Optional[bool]) -> None:
     names = sorted(failed)
     shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
-    if all(why in ("connect", "answer a read") for why in failed.values()):
-        error: CAError = CATimeoutError(shown, timeout, "connect or answer")
+    reasons = set(failed.values())
+    if reasons == {"connect"}:  # each names the seconds it waited
+        error: CAError = CATimeoutError(shown, connection_timeout, "connect")
+    elif reasons == {"answer a read"}:
+        error = CATimeoutError(shown, timeout, "answer a read")
+    elif reasons == {"connect", "answer a read"}:
+        error = CATimeoutError(shown, connection_timeout,
+                               f"answer a read {limit_text(timeout)}, or connect")
     else:
         error = CAError(f"read failed: {failed}", pvname=shown)
     error.failed = failed  # type: ignore[attr-defined]

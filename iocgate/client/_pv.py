@@ -21,6 +21,8 @@ DEFAULT_TIMEOUT = 5.0
 #: Seconds a ``put(wait=True)`` waits for completion when not told (pyepics: 30 s).
 PUT_TIMEOUT = 30.0
 _MONITOR_MASK = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_ALARM
+#: Name prefix of caproto's threads that run the callbacks (one per circuit).
+_CALLBACK_THREAD = "user-callback-executor"
 
 
 class PV(PVBase):
@@ -44,7 +46,9 @@ class PV(PVBase):
             (client-side; the server's ``MDEL`` is not written).
         context: a caproto threading ``Context``; default the shared one.
 
-    Callbacks run on caproto's callback thread: keep them short and do not block on puts there.
+    Callbacks run on caproto's callback thread (one per server, in order): keep them short.
+    They may read and write other PVs, new ones included, as pyepics allows; a blocking call
+    there delays the callbacks queued behind it.
     """
 
     def __init__(self, pvname: str, callback: Optional[Any] = None, form: str = "time",
@@ -62,6 +66,7 @@ class PV(PVBase):
         self._monitor_seen = False
         self._subscription: Any = None
         self._sub_token: Optional[int] = None
+        self._announced_cid: Optional[int] = None
         for func in (callback if isinstance(callback, (list, tuple)) else [callback]):
             if func is not None:
                 self.add_callback(func)
@@ -73,21 +78,31 @@ class PV(PVBase):
 
     # ---- caproto callbacks (caproto's callback thread) --------------------------------------
     def _on_state(self, chan: Any, state: str) -> None:
+        # caproto replays the last state to every PV of a name whenever another PV of that
+        # name is created: act on changes only.
+        cid = chan.channel.cid if state == "connected" else None
+        if cid == self._announced_cid:
+            return
+        self._announced_cid = cid
         if state != "connected":
             self._ready.clear()
             self._monitor_seen = False
             self._apply_connection(False)
             return
-        channel = chan.channel
-        patch_circuit(chan.circuit_manager)
-        host = _convert.host_name(tuple(chan.circuit_manager.circuit.address))
-        self._apply_connection(True, host=host, native=channel.native_data_type,
-                               nelm=channel.native_data_count, chid=channel.cid)
+        self._apply_connection(True, **self._channel_info(chan))
         try:
             chan.read(wait=False, callback=self._on_ctrl, data_type=self._read_type("ctrl"),
                       timeout=self._timeout(None))
         except Exception:
             log.exception("metadata read for %s failed", self.pvname)
+
+    @staticmethod
+    def _channel_info(chan: Any) -> Dict[str, Any]:
+        channel = chan.channel
+        patch_circuit(chan.circuit_manager)
+        host = _convert.host_name(tuple(chan.circuit_manager.circuit.address))
+        return dict(host=host, native=channel.native_data_type,
+                    nelm=channel.native_data_count, chid=channel.cid)
 
     def _on_access(self, chan: Any, rights: Any) -> None:
         self._apply_access(rights)
@@ -140,12 +155,36 @@ class PV(PVBase):
             CATimeoutError: not connected within ``timeout`` (names the PV and the seconds).
         """
         timeout = self._timeout(timeout)
-        if self._ready.wait(timeout):
+        on_callback_thread = threading.current_thread().name.startswith(_CALLBACK_THREAD)
+        if self._ready.wait(0 if on_callback_thread else timeout) or (
+                on_callback_thread and self._connect_here(timeout)):
             return True
         self._fail(CATimeoutError(self.pvname, timeout), raise_on_error)
         return False
 
     connect = wait_for_connection
+
+    def _connect_here(self, timeout: Optional[float]) -> bool:
+        """Connect from caproto's callback thread (a callback reading another PV, as pyepics
+        allows): ``_on_state``/``_on_ctrl`` are queued behind the running callback there, so
+        read the metadata with blocking reads instead. The queued callbacks still run later
+        (connection callbacks, subscription)."""
+        if self.connected and self._ctrl_loaded:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._chan.channel_ready.wait(timeout):
+            return False
+        self._apply_access(self._chan.access_rights)
+        self._apply_connection(True, notify=False, **self._channel_info(self._chan))
+        try:
+            for form in ("ctrl", self.form):
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                reply = self._read(form, remaining)
+                self._apply_reply(reply.data, reply.data_type, reply.metadata)
+        except CAError:
+            return False
+        self._ctrl_loaded = True
+        return True
 
     def _read(self, form: str, timeout: Optional[float]) -> Any:
         try:

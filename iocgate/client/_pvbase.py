@@ -90,8 +90,8 @@ class PVBase:
     # ---- fed by the I/O faces -------------------------------------------------------------
     def _apply_connection(self, connected: bool, *, host: str = "",
                           native: Optional[ChannelType] = None, nelm: int = 0,
-                          chid: Optional[int] = None) -> None:
-        """Record a connection change and run connection callbacks
+                          chid: Optional[int] = None, notify: bool = True) -> None:
+        """Record a connection change and (``notify``) run connection callbacks
         (``callback(pvname=..., conn=..., pv=...)``); ``chid`` is the client's channel id."""
         self.connected = connected
         self._delta_gate.reset()
@@ -100,7 +100,7 @@ class PVBase:
             dtype = _convert.data_type_for(self._native, self.form)
             self._args.update(host=host, nelm=nelm, count=nelm, ftype=int(dtype),
                               type=_convert.type_name(dtype), chid=chid)
-        for callback in list(self.connection_callbacks):
+        for callback in list(self.connection_callbacks) if notify else ():
             try:
                 callback(pvname=self.pvname, conn=connected, pv=self)
             except Exception:
@@ -118,8 +118,8 @@ class PVBase:
         self._raw = _convert.raw_value(data, native)
         nelm = self._args["nelm"] or 1
         self._args["value"] = _convert.python_value(self._raw, native, nelm)
-        if nelm > 1 and not isinstance(self._raw, str):
-            self._args["count"] = len(self._raw)
+        if nelm > 1:
+            self._args["count"] = 1 if isinstance(self._raw, str) else len(self._raw)
         self._args["char_value"] = self._char_value(self._raw)
 
     def _passes_monitor_delta(self) -> bool:
@@ -127,7 +127,7 @@ class PVBase:
         ``monitor_delta``."""
         return self._delta_gate.passes(self._args["value"])
 
-    def _char_value(self, raw: Any) -> str:
+    def _char_value(self, raw: Any) -> Any:
         dtype = ChannelType(self._args["ftype"]) if self._args["ftype"] is not None else (
             self._nat())
         return _convert.char_value(raw, self._nat(),
@@ -231,7 +231,7 @@ class PVBase:
         return {k: self._args[k] for k in keys if self._args[k] is not None}
 
     @property
-    def char_value(self) -> Optional[str]:
+    def char_value(self) -> Any:
         """String form of the last value (enum name, float to ``precision`` digits ...)."""
         return self._args["char_value"]
 

@@ -39,6 +39,8 @@ class Servers:
         return env
 
 
+#: Room for the softIoc's 1e6-element DOUBLE waveform ``bigwave`` (8 MB) and its headers.
+BIG_ARRAY_BYTES = 8_100_000
 SOFTIOC_READY = "iocRun: All initialization complete"
 CAPROTO_READY = "client_ioc ready"
 
@@ -51,7 +53,9 @@ def start_ioc(args: list, port: int, ready: str, log: Path,
     Raises:
         RuntimeError: ``ready`` did not appear within ``timeout`` seconds (process killed).
     """
-    proc = subprocess.Popen(args, env=subprocess_env(port), stdin=subprocess.DEVNULL,
+    env = subprocess_env(port)
+    env["EPICS_CA_MAX_ARRAY_BYTES"] = str(BIG_ARRAY_BYTES)  # the 1e6-element waveform
+    proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = threading.Event()
 

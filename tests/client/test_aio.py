@@ -76,6 +76,19 @@ def test_async_camonitor_and_callbacks(servers):
     assert values == sorted(values) and len(set(values)) == 3
 
 
+def test_async_callback_added_before_connecting_gets_events(servers):
+    # regression: a callback added before wait_for_connection never started the monitor
+    async def main():
+        got = asyncio.Event()
+        pv = aio.PV(servers.p + "counter")
+        pv.add_callback(lambda **kw: got.set())
+        await pv.wait_for_connection(timeout=10)
+        await asyncio.wait_for(got.wait(), 10)
+        await pv.disconnect()
+
+    arun(main())
+
+
 def test_async_waiting_put_is_not_failed_by_an_earlier_refused_put(servers):
     async def main():
         pv = aio.PV(servers.s + "picky")

@@ -57,3 +57,33 @@ def test_put_payloads():
     assert put_payload("x", "abcdef", T.CHAR, 3, None).tolist() == [97, 98, 99]
     assert put_payload("x", 2.5, T.DOUBLE, 1, None) == [2.5]
     assert put_payload("x", (1, 2), T.DOUBLE, 4, None) == [1, 2]
+
+
+def test_string_waveforms_are_arrays_and_text_lists():
+    # regression: STRING waveforms came back as lists (and one element in use as a bare str)
+    for raw, expected in ((["ab", "cd"], ["ab", "cd"]), ("one", ["one"])):
+        value = python_value(raw, T.STRING, 4)
+        assert isinstance(value, np.ndarray) and value.tolist() == expected
+        assert python_value(raw, T.STRING, 4, as_numpy=False) == expected
+        assert char_value(raw, T.STRING, 4, T.TIME_STRING, None, None) == expected
+    assert python_value("one", T.STRING, 1) == "one"
+    assert primitive_string(["ab", "cd"], T.STRING, 4, T.TIME_STRING, None) == (
+        "<array count=4, type=0>")
+
+
+def test_string_puts_convert_numbers_and_refuse_long_text():
+    # regression: a number to a STRING channel failed inside caproto with a bare TypeError,
+    # and text past 39 characters was cut silently
+    assert put_payload("pv", 5.5, T.STRING, 1, None) == ["5.5"]
+    assert put_payload("pv", np.array(["a", "b"]), T.STRING, 2, None) == ["a", "b"]
+    assert put_payload("pv", "x" * 39, T.STRING, 1, None) == ["x" * 39]
+    with pytest.raises(CAPutError, match="longer than 39"):
+        put_payload("pv", "x" * 40, T.STRING, 1, None)
+
+
+def test_short_type_names_follow_libca():
+    # regression: caproto's TIME_INT/CTRL_INT spelled as pyepics' "time_short"/"ctrl_short"
+    from iocgate.client._convert import type_name
+    assert [type_name(t) for t in (T.INT, T.TIME_INT, T.CTRL_INT)] == [
+        "int", "time_short", "ctrl_short"]
+    assert type_name(T.TIME_LONG) == "time_long"

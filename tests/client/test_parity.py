@@ -35,12 +35,19 @@ CAGETS = [
     ("p", "readonly", {}), ("s", "setpoint", {}), ("s", "setpoint", {"as_string": True}),
     ("s", "mode", {}), ("s", "mode", {"as_string": True}), ("s", "label", {}),
     ("s", "out1:u1:V", {}),
+    # regressions: STRING waveforms gave lists (and str for one element), SHORT was "int"
+    ("p", "strwave", {}), ("p", "strwave", {"as_string": True}), ("p", "strwave", {"count": 1}),
+    ("p", "strwave1", {}), ("p", "strwave1", {"as_string": True}), ("p", "shortwave", {}),
+    ("p", "shortwave", {"as_string": True}),
 ]
 PV_NAMES = [("p", "ao"), ("p", "alarmed"), ("p", "long"), ("p", "str"), ("p", "mode"),
             ("p", "switch"), ("p", "wave"), ("p", "text"), ("p", "readonly"),
-            ("s", "setpoint"), ("s", "mode"), ("s", "label")]
-FORMS = [("ao", "ctrl"), ("mode", "ctrl"), ("long", "native"), ("text", "native")]
-MANY = [("p", n) for n in ("ao", "long", "str", "mode", "wave", "text", "alarmed")]
+            ("s", "setpoint"), ("s", "mode"), ("s", "label"), ("p", "strwave"),
+            ("p", "strwave1"), ("p", "shortwave")]
+FORMS = [("ao", "ctrl"), ("mode", "ctrl"), ("long", "native"), ("text", "native"),
+         ("shortwave", "ctrl"), ("shortwave", "native")]
+MANY = [("p", n) for n in ("ao", "long", "str", "mode", "wave", "text", "alarmed",
+                           "shortwave")]
 
 
 def _name(servers: Any, server: str, suffix: str) -> str:

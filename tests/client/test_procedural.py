@@ -109,6 +109,13 @@ def test_caget_many_reports_every_missing_pv(servers):
     assert caget_many(names, connection_timeout=0.1, raise_on_error=False) == [42, None, None]
 
 
+def test_caget_many_connect_timeout_names_the_connection_seconds(servers):
+    # regression: a connection failure was reported with the read timeout's seconds
+    with pytest.raises(CATimeoutError, match=r"did not connect within 0\.2 s") as info:
+        caget_many([servers.p + "long", "ICT:missing:3"], connection_timeout=0.2, timeout=7)
+    assert info.value.timeout == 0.2
+
+
 def test_caget_many_of_thousands_of_reads_in_one_call(servers):
     # regression (speed rewrite): replies are collected in place, many per received buffer
     names = [servers.p + n for n in ("ao", "long", "str", "mode")] * 750

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import threading
 
 import numpy as np
 import pytest
+from caproto.threading.client import Context
 
 from iocgate._errors import IocgateError
-from iocgate.client import PV, CAPutError, CATimeoutError, caget, settings
+from iocgate.client import PV, CAPutError, CATimeoutError, caget, caput, settings
 from iocgate.testing import epics_tool
 
 
@@ -70,6 +72,35 @@ def test_char_waveform_round_trip_and_waveform_arrays(servers):
     assert wave.get(as_numpy=False, use_monitor=False) == [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
+def test_megabyte_waveform_put_and_get(servers):
+    # regression: caproto's sendall on its non-blocking socket raised BlockingIOError once the
+    # socket buffer filled, after a partial send that corrupted the circuit
+    big = np.random.default_rng(1).random(1_000_000)
+    context = Context()
+    try:
+        pv = PV(servers.p + "bigwave", context=context)
+        pv.wait_for_connection(timeout=10)
+        sock = pv._chan.circuit_manager.socket  # a small send buffer: partial sends certain
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        assert pv.put(big, wait=True, timeout=20) == 1
+        np.testing.assert_array_equal(pv.get(timeout=20, use_monitor=False), big)
+        other = PV(servers.p + "long", context=context)
+        assert other.get(timeout=10) == 42  # the circuit still works
+    finally:
+        context.disconnect(wait=True)
+
+
+def test_string_channels_take_numbers_and_refuse_long_text(servers):
+    # regression: a float to a stringout raised a bare TypeError inside caproto; a 45-character
+    # string was cut to 39 without a word
+    name = servers.p + "str_w"
+    assert caput(name, 5.5, wait=True) == 1
+    assert caget(name) == "5.5"
+    with pytest.raises(CAPutError, match="longer than 39"):
+        caput(name, "x" * 45, wait=True)
+    assert caget(name) == "5.5"
+
+
 def test_value_callback_gets_pyepics_keywords(servers):
     pv = PV(servers.p + "ao_w")
     pv.wait_for_connection(timeout=10)
@@ -119,6 +150,17 @@ def test_connection_callback_and_value_setter(servers):
     assert states[0][:2] == (servers.p + "str_w", True) and states[0][2] is pv
     pv.value = "set via attribute"
     assert pv.wait_for(lambda v: v == "set via attribute", timeout=10)
+
+
+def test_a_second_pv_of_the_name_does_not_replay_the_first_ones_connection(servers):
+    # regression: caproto replays the last connection state to every PV of a name when one
+    # more is created, so connection callbacks ran again (and metadata was re-read)
+    states = []
+    first = PV(servers.p + "switch", connection_callback=lambda conn=None, **_: states.append(conn))
+    first.wait_for_connection(timeout=10)
+    PV(servers.p + "switch").wait_for_connection(timeout=10)  # its replay is queued before
+    assert caget(servers.p + "switch") == 0  # ... and so is a third, from the cache
+    assert states == [True]
 
 
 def test_timeout_names_pv_and_seconds():

@@ -124,6 +124,8 @@ class PV(PVBase):
                                nelm=channel.native_data_count, chid=channel.cid)
         await self._read("ctrl", timeout)
         self._ctrl_loaded = True
+        if self.callbacks:  # added before the connection
+            self._subscribe()
 
     async def _read(self, form: str, timeout: Optional[float]) -> None:
         try:
@@ -212,14 +214,18 @@ class PV(PVBase):
 
     def add_callback(self, callback: Callable[..., Any], index: Optional[int] = None,
                      run_now: bool = False, with_ctrlvars: bool = True, **kw: Any) -> int:
-        """Add a value callback (function or coroutine function, pyepics' keywords) and start
-        the monitor once connected (call after :meth:`wait_for_connection`)."""
+        """Add a value callback (function or coroutine function, pyepics' keywords); the
+        monitor starts now if connected, else when :meth:`wait_for_connection` connects."""
         index = super().add_callback(callback, index=index, run_now=False, **kw)
-        if self._subscription is None and self._chan is not None:
+        if self._ctrl_loaded:
+            self._subscribe()
+        return index
+
+    def _subscribe(self) -> None:
+        if self._subscription is None:
             self._subscription = self._chan.subscribe(data_type=self._read_type(),
                                                       mask=_MONITOR_MASK)
             self._sub_token = self._subscription.add_callback(self._on_event)
-        return index
 
     async def _on_event(self, sub: Any, response: Any) -> None:
         self._apply_reply(response.data, response.data_type, response.metadata)
