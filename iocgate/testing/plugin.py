@@ -9,6 +9,7 @@ no client spawns a stray ``caRepeater`` that keeps a captured pipe open.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
@@ -28,7 +29,11 @@ _LOOPBACK_ONLY = {
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(_LOOPBACK_ONLY)
-    repeater = start_repeater()
+    try:
+        repeater = start_repeater()
+    except (OSError, RuntimeError) as exc:  # tests still run; captured libca clients may hang
+        warnings.warn(f"iocgate: no private CA repeater for this session: {exc}", stacklevel=1)
+        return
     os.environ.update(repeater.env)
     config.add_cleanup(repeater.stop)
 
