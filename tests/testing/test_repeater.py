@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 
-from iocgate.testing import LOOPBACK, ca_repeater, epics_tool, free_port, subprocess_env
+from iocgate.testing import ca_repeater, epics_tool, free_port, subprocess_env
+from iocgate.testing._repeater import _udp_port_taken
 
 
 def _udp_bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((LOOPBACK, port))
-        except OSError:
-            return False
-        return True
+    return not _udp_port_taken(port)
 
 
 def test_plugin_runs_a_repeater_for_the_session() -> None:
