@@ -4,7 +4,7 @@ from caproto.server import SubGroup, get_pv_pair_wrapper
 
 from ._binding import Binding, NodeSpec
 from ._cli import make_parser, run_ioc, serve
-from ._conversion import parse_number, resolve_enum_state
+from ..protocol._conversion import parse_number, resolve_enum_state
 from ._device import DeviceConfig, Simulation
 from ._device_group import DeviceGroup
 from ._group import PVGroup

@@ -18,7 +18,7 @@ from caproto._utils import CaprotoValueError
 from caproto.server import server as _caserver
 
 from .._errors import DeviceError
-from ._conversion import parse_number, resolve_enum_state
+from ..protocol._conversion import parse_number, resolve_enum_state
 
 log = logging.getLogger("iocgate.ioc")
 

@@ -53,7 +53,8 @@ class _CircuitProtocol(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.circuit: Circuit | None = None
         self.backlog: Deque[memoryview] = deque()
-        self.paused = False
+        self.paused = False  # the socket buffer is full (pause_writing)
+        self.held = False  # the circuit waits for a task: later requests stay unread
         self.scheduled = False
         self.loop = asyncio.get_running_loop()
 
@@ -67,15 +68,25 @@ class _CircuitProtocol(asyncio.BufferedProtocol):
         return self.buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        data = bytes(self.buffer[:nbytes])
-        try:
-            out = self.circuit.receive(data)
-        except ValueError as exc:
-            log.warning("closing circuit from %s: %s", self.circuit.address, exc)
-            self.transport.abort()
-            return
+        out = self.circuit.receive(bytes(self.buffer[:nbytes]))
         if out:
             self._send(out)
+        self._follow_circuit()
+
+    def _follow_circuit(self) -> None:
+        """Close a circuit the client broke (after its replies so far); stop reading while
+        the circuit waits for a task, and go on once it is free."""
+        circuit = self.circuit
+        if circuit.closing is not None:
+            self.transport.close()
+        elif circuit.busy and not self.held:
+            self.held = True
+            if not self.paused:
+                self.transport.pause_reading()
+        elif self.held and not circuit.busy:
+            self.held = False
+            if not self.paused:
+                self.transport.resume_reading()
 
     def _send(self, out: List[bytes]) -> None:
         if not self.backlog and all(len(b) < WRITE_SLICE for b in out):
@@ -107,14 +118,16 @@ class _CircuitProtocol(asyncio.BufferedProtocol):
         out = self.circuit.take_output(events=not self.paused)
         if out:
             self._send(out)
+        self._follow_circuit()
 
     def pause_writing(self) -> None:
         self.paused = self.circuit.congested = True
-        self.transport.pause_reading()
+        if not self.held:
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.paused = self.circuit.congested = False
-        if not self.transport.is_closing():
+        if not self.transport.is_closing() and not self.held:
             self.transport.resume_reading()
         self._pump()
         self._flush()

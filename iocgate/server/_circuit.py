@@ -5,32 +5,46 @@ before returning the reply buffers to send (one ``writelines`` per batch). Reque
 to wait for user code (a putter, a getter) complete later: their replies, and subscription
 updates, are collected until the back-end calls :meth:`Circuit.take_output`, prompted by
 ``on_output``. Nothing here does I/O.
+
+Requests take effect in arrival order, as CA promises per circuit: while one waits for a
+task (:attr:`Circuit.busy`), later requests wait in a backlog, and the back-end stops reading
+from the client until ``on_output`` reports the circuit free again. A client that breaks the
+protocol the way RSRV does not tolerate (unknown command, misaligned or oversized message,
+unknown channel id, invalid DBR type) gets its replies so far, then :attr:`Circuit.closing`
+tells the back-end to close the connection.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
-from typing import Callable, Deque, Dict, List, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from caproto import ChannelType
 from caproto._commands import extract_metadata
 from caproto._dbr import _LongStringChannelType
 from caproto.server.common import SubscriptionSpec
 
+from ..protocol._conversion import parse_number
 from . import _wire as wire
 from ._core import ServerCore, log
 from ._drive import drive
 from ._fastwrite import dbr_value
 from ._pvdb import Resolved
+from ._repeatlog import RepeatLog
 
 EVENT_QUEUE_DEPTH = 4
 """Updates kept per subscription while the client is congested; older ones are dropped."""
-UNLIMITED_PAYLOAD = 0xFFFFFFFF
-"""Largest payload an extended header can announce: the request limit when the server has
-no EPICS_CA_MAX_ARRAY_BYTES (bytes arrive, and are kept, only as the client sends them)."""
 _LONG_STRING_TYPES = {int(t) for t in _LongStringChannelType}
 _READ_ACCESS, _WRITE_ACCESS = 1, 2
 _UNWRITABLE_TYPES = frozenset({int(ChannelType.STSACK_STRING), int(ChannelType.CLASS_NAME)})
+_STRING_TYPES = frozenset(int(t) for t in (ChannelType.STRING, ChannelType.STS_STRING,
+                                           ChannelType.TIME_STRING, ChannelType.GR_STRING,
+                                           ChannelType.CTRL_STRING))
+# Numeric native types a DBR_STRING put is converted to as EPICS does: integer?
+_FROM_TEXT = {int(ChannelType.INT): True, int(ChannelType.LONG): True,
+              int(ChannelType.FLOAT): False, int(ChannelType.DOUBLE): False}
+Done = Callable[[Any, Optional[BaseException]], None]
 
 
 class Channel:
@@ -110,8 +124,10 @@ class Circuit:
         self._need = 16
         self._next_sid = 1
         self._in_receive = False
-        self._max_payload = (UNLIMITED_PAYLOAD if server.max_array_bytes is None
-                             else server.max_array_bytes + 4096)
+        self._backlog: Deque[tuple] = deque()
+        self.busy = False
+        self.closing: str | None = None
+        self.errors = RepeatLog(log, f"client {address[0]}:{address[1]}")
         self._handlers = {
             wire.VERSION: self._version, wire.ECHO: self._echo,
             wire.HOST_NAME: self._host_name, wire.CLIENT_NAME: self._client_name,
@@ -120,35 +136,55 @@ class Circuit:
             wire.WRITE: self._write, wire.WRITE_NOTIFY: self._write,
             wire.EVENT_ADD: self._event_add, wire.EVENT_CANCEL: self._event_cancel,
             wire.EVENTS_OFF: self._events_off, wire.EVENTS_ON: self._events_on,
+            wire.SEARCH: self._search, wire.READ_SYNC: self._read_sync,
         }
 
     # -- bytes in, bytes out -----------------------------------------------------------
     def receive(self, data: bytes) -> List[bytes]:
-        """Handle every complete command in ``data`` (plus what was buffered before).
+        """Handle every complete command in ``data`` (plus what was buffered before), in
+        order, up to the first one that must wait for a task (see :attr:`busy`).
 
         Returns:
-            The buffers to send now, in order (replies first, then queued updates).
-
-        Raises:
-            ValueError: the client announced a payload above EPICS_CA_MAX_ARRAY_BYTES; the
-                back-end must close the circuit.
+            The buffers to send now, in order (replies first, then queued updates). If
+            :attr:`closing` is then set, the back-end sends them and closes the connection.
         """
+        if self.closing is not None or self.closed:
+            return self.take_output()
         self._chunks.append(data)
         self._have += len(data)
         if self._have < self._need:
             return self.take_output()
         data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-        messages, consumed = wire.split_messages(data, self._max_payload)
+        try:
+            messages, consumed = wire.split_messages(data, self.server.max_payload)
+        except ValueError as exc:  # an announced payload above any PV we serve
+            self._chunks, self._have = [], 0
+            self._close_circuit(str(exc))
+            return self.take_output()
         rest = data[consumed:]
         self._chunks = [rest] if rest else []
         self._have = len(rest)
         self._need = _needed(rest)
-        handlers = self._handlers
+        self._backlog.extend(messages)
+        self._work_off()
+        return self.take_output()
+
+    def _work_off(self) -> None:
+        """Handle backlogged requests in order until one waits for a task."""
+        backlog, handlers = self._backlog, self._handlers
         self._in_receive = True
         try:
-            for message in messages:
+            while backlog and not self.busy and self.closing is None:
+                message = backlog.popleft()
                 handler = handlers.get(message[0])
-                if handler is not None:
+                if handler is None:
+                    self._error(message, 0, wire.ECA_INTERNAL,
+                                "invalid (damaged?) request code from TCP")
+                    self._close_circuit(f"unknown command {message[0]}")
+                elif len(message[6]) & 7:
+                    self._error(message, 0, wire.ECA_INTERNAL, "misaligned protocol rejected")
+                    self._close_circuit(f"payload of {len(message[6])} bytes is not padded")
+                else:
                     try:
                         handler(*message)
                     except Exception as exc:  # a bug must not take the server down
@@ -156,7 +192,33 @@ class Circuit:
                         self._error(message, 0, wire.ECA_INTERNAL, f"server error: {exc!r}")
         finally:
             self._in_receive = False
-        return self.take_output()
+        if self.closing is not None:
+            backlog.clear()
+
+    def _start(self, run: Callable[[Done], bool], done: Done) -> None:
+        """Start a request that may have to finish in a task; ``run(finish)`` starts it and
+        returns whether ``finish`` was called already. Until it is, the circuit is
+        :attr:`busy` and later requests wait."""
+        waiting = [False]
+
+        def finish(result, exc) -> None:
+            done(result, exc)
+            if waiting[0]:
+                self.busy = False
+                if not self.closed:
+                    self._work_off()
+                    self.on_output()
+
+        if not run(finish):
+            waiting[0] = True
+            self.busy = True
+
+    def _close_circuit(self, reason: str) -> None:
+        """Stop handling requests; the back-end closes the connection after sending the
+        replies so far (RSRV drops such clients)."""
+        if self.closing is None:
+            self.closing = reason
+            self.errors.report(logging.WARNING, "closed circuits", f"closing circuit: {reason}")
 
     def take_output(self, events: bool = True) -> List[bytes]:
         """Everything ready to send: replies, then (if ``events``) subscription updates.
@@ -179,6 +241,8 @@ class Circuit:
         if self.closed:
             return
         self.closed = True
+        self.errors.flush()
+        self._backlog.clear()
         for sub in list(self.subscriptions.values()):
             self.server.remove_subscription(sub)
         self.subscriptions.clear()
@@ -234,9 +298,7 @@ class Circuit:
         if resolved is None:
             self._out.append(wire.HEADER.pack(wire.CREATE_CH_FAIL, 0, 0, 0, cid, 0))
             return
-        entry = resolved.entry
-        access = (_READ_ACCESS | _WRITE_ACCESS if entry.always_read_write
-                  else int(entry.data.check_access(self.hostname, self.username)))
+        access = self.access_rights(resolved)
         sid = self._next_sid
         self._next_sid += 1
         self.channels[sid] = Channel(cid, sid, name, resolved, access)
@@ -244,24 +306,45 @@ class Circuit:
                          + wire.header(wire.CREATE_CHAN, 0, resolved.native_type,
                                        resolved.max_count, cid, sid))
 
-    def _clear_channel(self, _c, _t, _n, sid, cid, _h, _payload) -> None:
-        channel = self.channels.pop(sid, None)
-        if channel is not None:
-            for sub in [s for s in self.subscriptions.values() if s.channel is channel]:
-                self._cancel(sub)
-        self._out.append(wire.HEADER.pack(wire.CLEAR_CHANNEL, 0, 0, 0, sid, cid))
+    def access_rights(self, resolved: Resolved) -> int:
+        """The ACCESS_RIGHTS bits (1 read, 2 write) of a new channel to ``resolved`` for
+        this client (``hostname``, ``username``, ``address``): the one place they are
+        decided, from the ChannelData's ``check_access``."""
+        entry = resolved.entry
+        if entry.always_read_write:
+            return _READ_ACCESS | _WRITE_ACCESS
+        return int(entry.data.check_access(self.hostname, self.username))
+
+    def _clear_channel(self, *message) -> None:
+        channel = self._channel(message)
+        if channel is None:
+            return
+        del self.channels[channel.sid]
+        for sub in [s for s in self.subscriptions.values() if s.channel is channel]:
+            self._cancel(sub)
+        self._out.append(wire.HEADER.pack(wire.CLEAR_CHANNEL, 0, 0, 0, message[3],
+                                          message[4]))
 
     def _channel(self, message) -> Channel | None:
+        """The channel of a request's sid; an unknown sid closes the circuit (RSRV)."""
         channel = self.channels.get(message[3])
         if channel is None:
-            self._error(message, message[3], wire.ECA_BADCHID, "no such channel")
+            self._close_circuit(f"command {message[0]} for unknown channel id {message[3]}")
         return channel
+
+    def _valid_type(self, message) -> bool:
+        """Whether a request's DBR type exists; otherwise the circuit closes, after an
+        ERROR reply to the deprecated READ (as RSRV)."""
+        if message[1] <= wire.MAX_DBR_TYPE:
+            return True
+        if message[0] == wire.READ:
+            self._error(message, 0, wire.ECA_BADTYPE, "bad DBR type")
+        self._close_circuit(f"command {message[0]} with invalid DBR type {message[1]}")
+        return False
 
     def _check_request(self, message, channel: Channel, access: int, denied: int) -> bool:
         dbr_type, count = message[1], message[2]
-        if dbr_type > wire.MAX_DBR_TYPE:
-            self._error(message, channel.cid, wire.ECA_BADTYPE, "bad DBR type")
-        elif not channel.access & access:
+        if not channel.access & access:
             self._error(message, channel.cid, denied, "access denied")
         elif count > channel.max_count:
             self._error(message, channel.cid, wire.ECA_BADCOUNT, "count too large")
@@ -275,6 +358,8 @@ class Circuit:
 
     def _read(self, command, dbr_type, count, _sid, ioid, _h, _payload) -> None:
         message = (command, dbr_type, count, _sid, ioid, _h, b"")
+        if not self._valid_type(message):
+            return
         channel = self._channel(message)
         if channel is None or not self._check_request(message, channel, _READ_ACCESS,
                                                       wire.ECA_NORDACCESS):
@@ -295,6 +380,8 @@ class Circuit:
 
         def done(result, exc) -> None:
             if exc is not None:
+                self.errors.report(logging.WARNING, "failed reads",
+                                   f"read of {channel.name} failed: {exc!r}")
                 self._late(wire.error_message(_request_header(message), channel.cid,
                                               wire.ECA_GETFAIL, f"read failed: {exc!r}"))
                 return
@@ -315,7 +402,8 @@ class Circuit:
                      else channel.read_type(dbr_type))
         coro = entry.data.auth_read(self.hostname, self.username, read_type,
                                     user_address=self.address)
-        drive(coro, done, self.server.spawn, inline=entry.inline_read)
+        self._start(lambda finish: drive(coro, finish, self.server.spawn,
+                                         inline=entry.inline_read), done)
 
     def _read_reply(self, command: int, channel: Channel, dbr_type: int, ioid: int,
                     payload: bytes, wire_count: int) -> None:
@@ -331,8 +419,12 @@ class Circuit:
         if channel is None:
             return
         notify = command == wire.WRITE_NOTIFY
+        if dbr_type > wire.MAX_DBR_TYPE:  # RSRV answers, then drops the client
+            self._write_failed(message, channel, notify, wire.ECA_BADTYPE, "bad DBR type")
+            self._close_circuit(f"put with invalid DBR type {dbr_type}")
+            return
         status = 0
-        if dbr_type > wire.MAX_DBR_TYPE or dbr_type in _UNWRITABLE_TYPES:
+        if dbr_type in _UNWRITABLE_TYPES:
             status = wire.ECA_BADTYPE
         elif not channel.access & _WRITE_ACCESS:
             status = wire.ECA_NOWTACCESS
@@ -342,12 +434,24 @@ class Circuit:
             self._write_failed(message, channel, notify, status, "write refused")
             return
         entry = channel.entry
+        put_type = dbr_type
+        integer = (_FROM_TEXT.get(channel.resolved.native_type)
+                   if dbr_type in _STRING_TYPES else None)
+        if integer is not None:  # EPICS converts text itself: integer, then floating
+            put_type = channel.resolved.native_type
+            try:
+                texts = wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type, count)
+                payload = wire.numbers_payload(
+                    put_type, [parse_number(text, integer=integer) for text in texts])
+            except (ValueError, OverflowError) as exc:
+                self._write_failed(message, channel, notify, wire.ECA_PUTFAIL, str(exc))
+                return
         fast = entry.fast
-        scalar = (wire.scalar_value(entry.data, dbr_type, count, payload)
+        scalar = (wire.scalar_value(entry.data, put_type, count, payload)
                   if entry.inline_write or fast is not None else None)
         if scalar is not None and fast is not None and fast.write(
                 scalar[0] if entry.inline_write
-                else dbr_value(entry.data, dbr_type, count, payload), self.server):
+                else dbr_value(entry.data, put_type, count, payload), self.server):
             if notify:
                 self._late(wire.header(wire.WRITE_NOTIFY, 0, dbr_type, count,
                                        wire.ECA_NORMAL, ioid))
@@ -355,10 +459,10 @@ class Circuit:
         if not entry.inline_write:
             scalar = None
         if scalar is None:
-            md_size = wire.METADATA_SIZE[dbr_type]
+            md_size = wire.METADATA_SIZE[put_type]
             try:
-                data = wire.put_values(payload[md_size:], dbr_type, count)
-                metadata = extract_metadata(payload[:md_size], dbr_type)
+                data = wire.put_values(payload[md_size:], put_type, count)
+                metadata = extract_metadata(payload[:md_size], put_type)
             except Exception as exc:
                 self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc))
                 return
@@ -377,9 +481,10 @@ class Circuit:
             coro = entry.data.write(scalar[0])
         else:
             coro = entry.data.auth_write(self.hostname, self.username, data,
-                                         ChannelType(dbr_type), metadata,
+                                         ChannelType(put_type), metadata,
                                          user_address=self.address)
-        drive(coro, done, self.server.spawn, inline=entry.inline_write)
+        self._start(lambda finish: drive(coro, finish, self.server.spawn,
+                                         inline=entry.inline_write), done)
 
     def _write_failed(self, message, channel: Channel, notify: bool, status: int,
                       text: str) -> None:
@@ -392,6 +497,8 @@ class Circuit:
 
     def _event_add(self, command, dbr_type, count, sid, subscription_id, _h, payload) -> None:
         message = (command, dbr_type, count, sid, subscription_id, _h, b"")
+        if not self._valid_type(message):
+            return
         channel = self._channel(message)
         if channel is None or not self._check_request(message, channel, _READ_ACCESS,
                                                       wire.ECA_NORDACCESS):
@@ -407,7 +514,22 @@ class Circuit:
             self._cancel(old)
         sub = Subscription(self, channel, subscription_id, dbr_type, count, mask)
         self.subscriptions[subscription_id] = sub
-        self.server.add_subscription(sub)
+
+        def done(_result, exc) -> None:
+            if exc is None:
+                return
+            # As softIoc: an update with ECA_GETFAIL and a zeroed value; the subscription
+            # stays (it can be cancelled) but no longer asks the ChannelData for updates.
+            self.errors.report(logging.WARNING, "failed subscriptions",
+                               f"subscription to {channel.name} as DBR type {dbr_type} "
+                               f"failed: {exc!r}")
+            self.server.remove_subscription(sub)
+            size = wire.METADATA_SIZE[dbr_type] + wire.ELEMENT_SIZE[dbr_type] * count
+            if self.subscriptions.get(subscription_id) is sub:
+                self._late(wire.message(wire.EVENT_ADD, dbr_type, count, wire.ECA_GETFAIL,
+                                        subscription_id, bytes(size)))
+
+        self._start(lambda finish: self.server.add_subscription(sub, finish), done)
 
     def _event_cancel(self, _c, dbr_type, count, sid, subscription_id, _h, _payload) -> None:
         sub = self.subscriptions.get(subscription_id)
@@ -435,6 +557,15 @@ class Circuit:
         for sub in resend:
             if self.subscriptions.get(sub.subscription_id) is sub:
                 self.server.refresh(sub)
+
+    def _search(self, _c, reply_flag, client_version, p1, p2, _h, payload) -> None:
+        reply = self.server.search_reply_tcp(wire.decode_string(payload), reply_flag,
+                                             client_version, p1, p2)
+        if reply is not None:
+            self._out.append(reply)
+
+    def _read_sync(self, command, dbr_type, count, p1, p2, _h, _payload) -> None:
+        self._out.append(wire.HEADER.pack(command, 0, dbr_type, min(count, 0xFFFF), p1, p2))
 
     def _error(self, message, cid: int, status: int, text: str) -> None:
         self._out.append(wire.error_message(_request_header(message), cid, status, text))

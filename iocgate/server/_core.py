@@ -10,7 +10,7 @@ once per (type, count) and drops it into the bounded per-subscription queues of 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Awaitable, Callable, Dict, List, Mapping, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Mapping, Optional, Tuple
 
 from caproto import ChannelData
 from caproto.server.common import SubscriptionSpec
@@ -25,6 +25,11 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("iocgate.server")
 
 DEFAULT_MAX_ARRAY_BYTES = 16384
+PAYLOAD_MARGIN = 16384
+"""Bytes above the largest PV's size that a request payload may have (metadata, a
+string put of a numeric array, padding); larger ones close the circuit."""
+_CTRL_METADATA = 80  # bytes: at least the largest DBR_CTRL_* metadata block
+Done = Optional[Callable[[Any, Optional[BaseException]], None]]
 
 
 class ServerCore:
@@ -51,36 +56,77 @@ class ServerCore:
                                 else max(int(max_array_bytes), DEFAULT_MAX_ARRAY_BYTES))
         self.spawn = spawn or _no_spawn
         self._subscribers: Dict[SubscriptionSpec, Dict[Subscription, None]] = {}
+        self._sized_for = -1
+        self._max_payload = PAYLOAD_MARGIN
 
     # -- UDP -------------------------------------------------------------------------
     def handle_datagram(self, datagram: bytes) -> bytes | None:
-        """The reply to a search datagram (VERSION + SEARCH/NOT_FOUND replies), or None.
+        """The reply to a search datagram (VERSION + one SEARCH reply per name we serve),
+        or None.
 
-        Names we serve are answered; unknown names only when the client set DO_REPLY.
+        Unknown names are never answered over UDP, not even with DO_REPLY: as RSRV, only a
+        search over a TCP circuit gets NOT_FOUND (see :meth:`search_reply_tcp`).
         """
         _, searches = wire.parse_search(datagram)
-        replies: List[bytes] = []
         exists = self.db.exists
-        for name, reply_flag, client_version, cid in searches:
-            if exists(name):
-                replies.append(wire.search_reply(self.port, cid))
-            elif reply_flag == wire.DO_REPLY:
-                replies.append(wire.not_found_reply(client_version, cid))
+        port = self.port
+        replies = [wire.search_reply(port, cid) for name, _flag, _version, cid in searches
+                   if exists(name)]
         if not replies:
             return None
         return wire.VERSION_REPLY + b"".join(replies)
 
-    # -- subscriptions ---------------------------------------------------------------
-    def add_subscription(self, sub: Subscription) -> None:
-        """Register ``sub`` and ask its ChannelData for the initial value."""
-        self._subscribers.setdefault(sub.spec, {})[sub] = None
-        self.refresh(sub)
+    def search_reply_tcp(self, name: str, reply_flag: int, client_version: int, p1: int,
+                         p2: int) -> bytes | None:
+        """RSRV's reply to a SEARCH sent over a circuit: SEARCH with our port and no payload
+        if we serve ``name``, NOT_FOUND if not and the client set DO_REPLY, else None."""
+        if self.db.exists(name):
+            return wire.HEADER.pack(wire.SEARCH, 0, self.port, 0, 0xFFFFFFFF, p2)
+        if reply_flag == wire.DO_REPLY:
+            return wire.HEADER.pack(wire.NOT_FOUND, 0, reply_flag, client_version, p1, p2)
+        return None
 
-    def refresh(self, sub: Subscription) -> None:
-        """Ask the ChannelData to send ``sub`` its current value (subscribe is idempotent)."""
+    @property
+    def max_payload(self) -> int:
+        """Largest request payload a circuit accepts, in bytes: the largest PV served (as
+        DBR_CTRL of all its elements, or its long string) plus :data:`PAYLOAD_MARGIN`, and
+        never above EPICS_CA_MAX_ARRAY_BYTES when that limits. Recomputed when the pvdb
+        changes size."""
+        size = len(self.db.pvdb)
+        if size != self._sized_for:
+            self._sized_for = size
+            largest = max((_largest_request(data) for data in list(self.db.pvdb.values())),
+                          default=0)
+            limit = largest + PAYLOAD_MARGIN
+            if self.max_array_bytes is not None:
+                limit = min(limit, self.max_array_bytes + PAYLOAD_MARGIN)
+            self._max_payload = limit
+        return self._max_payload
+
+    # -- subscriptions ---------------------------------------------------------------
+    def add_subscription(self, sub: Subscription, done: Done = None) -> bool:
+        """Register ``sub`` and ask its ChannelData for the initial value.
+
+        Returns:
+            As :meth:`refresh`.
+        """
+        self._subscribers.setdefault(sub.spec, {})[sub] = None
+        return self.refresh(sub, done)
+
+    def refresh(self, sub: Subscription, done: Done = None) -> bool:
+        """Ask the ChannelData to send ``sub`` its current value (subscribe is idempotent).
+
+        Args:
+            sub: the subscription.
+            done: called with ``(None, exception)`` or ``(None, None)`` once the value is
+                queued (or could not be read); default: log a failure.
+
+        Returns:
+            True if ``done`` was called already, False if a task will call it.
+        """
         entry = sub.channel.entry
-        drive(entry.data.subscribe(self, sub.spec, sub), _log_failure, self.spawn,
-              inline=entry.inline_read)
+        return drive(entry.data.subscribe(self, sub.spec, sub), done or _log_failure,
+                     self.spawn, inline=entry.inline_read)
 
     def remove_subscription(self, sub: Subscription) -> None:
         """Forget ``sub``; unsubscribe from the ChannelData when nobody shares its spec."""
@@ -141,6 +187,17 @@ class ServerCore:
 def _log_failure(_result, exc: BaseException | None) -> None:
     if exc is not None:
         log.error("subscription update failed: %r", exc)
+
+
+def _largest_request(data: ChannelData) -> int:
+    """Bytes of the largest sensible put to ``data``: every element as DBR_STRING (40 B
+    each) or as 8-byte numbers, or its long string, plus DBR_CTRL metadata."""
+    try:
+        count = int(data.max_length or 1)
+        long_string = int(getattr(data, "long_string_max_length", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
+    return max(count * wire.STRING_SIZE, long_string) + _CTRL_METADATA
 
 
 def _no_spawn(awaitable) -> None:

@@ -4,28 +4,51 @@ from __future__ import annotations
 
 import signal
 import socket
-from typing import Any, Awaitable, Mapping, Sequence
+from typing import Any, Awaitable, Mapping, Sequence, Set
 
 import curio
 import curio.io
 from caproto import ChannelData
 from caproto.curio.server import CurioAsyncLayer
 
+from ._config import log
 from ._streams import Lib, StreamServer, Wakeup
 
 
 class _CurioLib(Lib):
-    """Tasks spawned from sync code go through a queue drained by a spawner task."""
+    """Tasks spawned from sync code go through a queue drained by a spawner task.
 
-    def __init__(self, group: curio.TaskGroup):
-        self.group = group
+    They run as daemon tasks that forget themselves when they end (a ``TaskGroup`` keeps
+    every finished task until joined: memory grew with every client and every put), and
+    are cancelled by :meth:`cancel_all`.
+    """
+
+    def __init__(self):
         self.queue = curio.UniversalQueue()
         self.async_layer = CurioAsyncLayer()
+        self.tasks: Set[curio.Task] = set()
 
     async def spawner(self) -> None:
         while True:
             awaitable = await self.queue.get()
-            await self.group.spawn(awaitable)
+            await curio.spawn(self._tracked, awaitable, daemon=True)
+
+    async def _tracked(self, awaitable: Awaitable[None]) -> None:
+        task = await curio.current_task()
+        self.tasks.add(task)
+        try:
+            await awaitable
+        except curio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task failed")
+        finally:
+            self.tasks.discard(task)
+
+    async def cancel_all(self) -> None:
+        """Cancel every task still running (at shutdown)."""
+        while self.tasks:
+            await self.tasks.pop().cancel()
 
     def wrap(self, sock) -> Any:
         return curio.io.Socket(sock)
@@ -52,17 +75,17 @@ class _CurioLib(Lib):
 async def serve(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = None,
                 log_pvs: bool = False, startup_hook=None) -> None:
     """Serve ``pvdb`` on curio until cancelled; shutdown hooks run on the way out."""
-    async with curio.TaskGroup(wait=any) as group:
-        lib = _CurioLib(group)
-        server = StreamServer(lib, pvdb, interfaces)
-        await group.spawn(lib.spawner)
-        try:
-            await server.start(log_pvs, startup_hook)
-            await curio.Event().wait()
-        finally:
-            async with curio.disable_cancellation():
-                await server.shutdown()
-            await group.cancel_remaining()
+    lib = _CurioLib()
+    server = StreamServer(lib, pvdb, interfaces)
+    spawner = await curio.spawn(lib.spawner, daemon=True)
+    try:
+        await server.start(log_pvs, startup_hook)
+        await curio.Event().wait()
+    finally:
+        async with curio.disable_cancellation():
+            await server.shutdown()
+            await spawner.cancel()
+            await lib.cancel_all()
 
 
 def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = None,

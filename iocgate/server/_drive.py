@@ -55,7 +55,7 @@ async def _finish(awaitable: Awaitable, done: Done) -> None:
         done(result, None)
 
 
-def drive(coro: Coroutine, done: Done, spawn: Spawn, *, inline: bool = True) -> None:
+def drive(coro: Coroutine, done: Done, spawn: Spawn, *, inline: bool = True) -> bool:
     """Run ``coro`` and call ``done(result, None)`` or ``done(None, exception)``.
 
     Args:
@@ -64,16 +64,21 @@ def drive(coro: Coroutine, done: Done, spawn: Spawn, *, inline: bool = True) -> 
         spawn: starts an awaitable as a background task on the running loop.
         inline: step the coroutine right here first. Pass False for user code (putters,
             getters) that may need to run inside a real task (e.g. ``asyncio.timeout``).
+
+    Returns:
+        True if ``done`` has been called already; False if a task will call it later
+        (or never, when the task is cancelled at shutdown).
     """
     if not inline:
         spawn(_finish(coro, done))
-        return
+        return False
     try:
         yielded = coro.send(None)
     except StopIteration as stop:
         done(stop.value, None)
-        return
+        return True
     except Exception as exc:
         done(None, exc)
-        return
+        return True
     spawn(_finish(_Resume(coro, yielded), done))
+    return False

@@ -12,6 +12,7 @@ through ``publish``), so a cached reply is always the current value.
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from typing import Dict, Mapping, Tuple
 
 import caproto as ca
@@ -164,13 +165,20 @@ class Resolved:
             self.max_count = int(data.max_length)
 
 
+MAX_DERIVED_NAMES = 4096
+"""Resolved names with a field, modifier or filter kept (least recently used dropped):
+clients can make up any number of filter names, so this cache must not grow with them."""
+
+
 class PVDatabase:
-    """Resolve CA names against a pvdb, caching hits (misses are looked up again every
-    time, since a pvdb may gain PVs at run time)."""
+    """Resolve CA names against a pvdb, caching hits: every pvdb name, and the
+    :data:`MAX_DERIVED_NAMES` most recently used field/filter names. Misses are looked up
+    again every time, since a pvdb may gain PVs at run time."""
 
     def __init__(self, pvdb: Mapping[str, ChannelData]):
         self.pvdb = pvdb
         self._names: Dict[str, Resolved] = {}
+        self._derived: OrderedDict[str, Resolved] = OrderedDict()
         self._entries: Dict[int, Entry] = {}
 
     def entry(self, data: ChannelData) -> Entry:
@@ -189,11 +197,22 @@ class PVDatabase:
         hit = self._names.get(name)
         if hit is not None:
             return hit
+        derived = self._derived
+        hit = derived.get(name)
+        if hit is not None:
+            derived.move_to_end(name)
+            return hit
         try:
             data, long_string, channel_filter = self._lookup(name)
         except (KeyError, ValueError, AttributeError, TypeError):
             return None
-        hit = self._names[name] = Resolved(self.entry(data), long_string, channel_filter)
+        hit = Resolved(self.entry(data), long_string, channel_filter)
+        if name in self.pvdb:
+            self._names[name] = hit
+        else:
+            derived[name] = hit
+            if len(derived) > MAX_DERIVED_NAMES:
+                derived.popitem(last=False)
         return hit
 
     def _lookup(self, name: str) -> Tuple[ChannelData, bool, ChannelFilter]:

@@ -11,6 +11,8 @@ updates wait in their bounded queues (newest kept) and the reader stops once
 
 from __future__ import annotations
 
+import errno
+import logging
 import socket
 from typing import Any, Awaitable, Callable, List, Mapping, Sequence
 
@@ -29,9 +31,16 @@ from ._config import (
     startup_hooks,
 )
 from ._core import ServerCore
+from ._repeatlog import RepeatLog
 
 MAX_PENDING_BYTES = 4 * 1024 * 1024
 """Replies queued for one client before its requests stop being read."""
+ACCEPT_RETRY_MIN = 0.01
+"""Seconds before the first retry of an accept that failed for lack of descriptors."""
+ACCEPT_RETRY_MAX = 1.0
+"""Longest wait between accept retries, in seconds."""
+_ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_ACCEPT_SKIP_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EINTR, errno.EAGAIN}
 MAX_UDP = 0xFFFF
 READ_CHUNK = 32768
 """Bytes read per receive: bounds the work one busy client does before others get a turn."""
@@ -94,8 +103,13 @@ class _Client:
         self.pending_bytes = 0
         self.wake = self.lib.wakeup()
         self.drained = self.lib.wakeup()
-        self.circuit = Circuit(server.core, tuple(address[:2]), self.wake.set)
+        self.circuit = Circuit(server.core, tuple(address[:2]), self._output)
         self.running = 2  # reader and writer
+
+    def _output(self) -> None:
+        """The circuit has output, or is free again after waiting for a task."""
+        self.wake.set()
+        self.drained.set()
 
     def _queue(self, out: List[bytes]) -> None:
         if out:
@@ -104,38 +118,52 @@ class _Client:
             self.wake.set()
 
     async def reader(self) -> None:
+        circuit = self.circuit
+        graceful = False  # the client broke the protocol: the writer sends, then closes
         try:
-            while not self.circuit.closed:
+            while not circuit.closed:
                 data = await self.sock.recv(READ_CHUNK)
                 if not data:
                     break
-                self._queue(self.circuit.receive(data))
+                self._queue(circuit.receive(data))
                 await self.lib.sleep(0)  # curio's recv does not yield while data is waiting
-                while self.pending_bytes > MAX_PENDING_BYTES and not self.circuit.closed:
+                while ((self.pending_bytes > MAX_PENDING_BYTES or circuit.busy)
+                       and not circuit.closed and circuit.closing is None):
                     await self.drained.wait()
+                if circuit.closing is not None:
+                    graceful = True
+                    break
         except (OSError, ValueError) as exc:
-            log.info("circuit from %s ended: %r", self.circuit.address, exc)
+            log.info("circuit from %s ended: %r", circuit.address, exc)
         finally:
-            self.circuit.close()
             self.wake.set()
-            await self._end()
+            if graceful and self.running == 2:
+                self.running -= 1
+            else:
+                circuit.close()
+                await self._end()
 
     async def writer(self) -> None:
+        circuit = self.circuit
         try:
             while True:
                 await self.wake.wait()
-                if self.circuit.closed:
+                if circuit.closed:
                     return
-                out = self.pending + self.circuit.take_output()
+                closing = circuit.closing is not None
+                out = self.pending + circuit.take_output()
                 self.pending, self.pending_bytes = [], 0
                 self.drained.set()
                 if out:
-                    self.circuit.congested = True
+                    circuit.congested = True
                     await self.lib.sendall(self.sock, b"".join(out))
-                    self.circuit.congested = False
+                    circuit.congested = False
+                if closing:
+                    return
         except OSError:
-            self.circuit.close()
+            pass
         finally:
+            circuit.close()
             self.drained.set()
             await self._end()
 
@@ -164,6 +192,7 @@ class StreamServer:
         self.core = ServerCore(pvdb, port=self.settings.port,
                                max_array_bytes=self.settings.max_array_bytes, spawn=lib.spawn)
         self.sockets: List[Any] = []
+        self.errors = RepeatLog(log, "server")
 
     async def start(self, log_pvs: bool, startup_hook: Callable | None) -> None:
         """Bind, then spawn the accept, search, beacon and hook tasks (returns at once)."""
@@ -200,8 +229,23 @@ class StreamServer:
             log.exception("hook %s failed", name)
 
     async def _accept(self, sock: Any) -> None:
+        """Accept clients; when out of descriptors (or buffers), wait and try again,
+        doubling the wait from :data:`ACCEPT_RETRY_MIN` up to :data:`ACCEPT_RETRY_MAX`."""
+        delay = ACCEPT_RETRY_MIN
         while True:
-            raw, address = await sock.accept()
+            try:
+                raw, address = await sock.accept()
+            except OSError as exc:
+                if exc.errno in _ACCEPT_SKIP_ERRNOS:
+                    continue  # that client is gone already; the next one may come
+                if exc.errno not in _ACCEPT_RETRY_ERRNOS:
+                    raise
+                self.errors.report(logging.ERROR, "accept errors",
+                                   f"cannot accept a client ({exc}); retrying")
+                await self.lib.sleep(delay)
+                delay = min(delay * 2, ACCEPT_RETRY_MAX)
+                continue
+            delay = ACCEPT_RETRY_MIN
             client = _Client(self, raw, address)
             self.lib.spawn(client.writer())
             self.lib.spawn(client.reader())

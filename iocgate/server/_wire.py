@@ -50,6 +50,7 @@ WRITE = 4
 SEARCH = 6
 EVENTS_OFF = 8
 EVENTS_ON = 9
+READ_SYNC = 10
 ERROR = 11
 CLEAR_CHANNEL = 12
 RSRV_IS_UP = 13
@@ -347,3 +348,20 @@ def unpack_event_mask(payload: memoryview) -> int | None:
     if len(payload) < 14:
         return None
     return EVENT_MASK.unpack_from(payload, 0)[3]
+
+
+_NUMBER_CODES = {int(ChannelType.INT): "h", int(ChannelType.FLOAT): "f",
+                 int(ChannelType.LONG): "i", int(ChannelType.DOUBLE): "d"}
+
+
+def numbers_payload(data_type: int, numbers: List[float]) -> bytes:
+    """The put payload of ``numbers`` as plain INT, FLOAT, LONG or DOUBLE elements.
+
+    Raises:
+        OverflowError: a number does not fit the type (an integer out of range, a float
+            beyond FLOAT's range).
+    """
+    try:
+        return struct.pack(f">{len(numbers)}{_NUMBER_CODES[data_type]}", *numbers)
+    except struct.error as exc:
+        raise OverflowError(str(exc)) from None

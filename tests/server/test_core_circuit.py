@@ -11,10 +11,10 @@ import time
 from typing import List
 
 import pytest
-from caproto import AccessRights, ChannelDouble, ChannelString
+from caproto import AccessRights, ChannelDouble, ChannelInteger, ChannelString
 from caproto.server import PVGroup, pvproperty
 
-from iocgate.server import Circuit, ServerCore, _circuit
+from iocgate.server import Circuit, ServerCore, _circuit, _pvdb
 from iocgate.server import _wire as wire
 
 H = struct.Struct(">HHHHII")
@@ -37,6 +37,7 @@ class ReadOnly(ChannelDouble):
 
 def make_pvdb():
     return {"D": ChannelDouble(value=2.5, units="mm"), "S": ChannelString(value="hi"),
+            "L": ChannelInteger(value=0),
             "W": ChannelDouble(value=[1.0, 2.0, 3.0], max_length=5), "RO": ReadOnly(value=1.0)}
 
 
@@ -77,10 +78,21 @@ CASES = [
      H.pack(15, 24, 6, 3, 1, 3) + struct.pack(">3d", 1, 2, 3)),
     ("array, count above length is zero-filled", ["W"], msg(15, 6, 5, 1, 3),
      H.pack(15, 40, 6, 5, 1, 3) + struct.pack(">5d", 1, 2, 3, 0, 0)),
-    ("read unknown sid", [], msg(15, 6, 1, 9, 3),
-     error(msg(15, 6, 1, 9, 3), 9, wire.ECA_BADCHID, "no such channel")),
-    ("read bad type", ["D"], msg(15, 99, 1, 1, 3),
-     error(msg(15, 99, 1, 1, 3), 1, wire.ECA_BADTYPE, "bad DBR type")),
+    ("tcp search", [], msg(6, 10, 13, 5, 6, name("D")), H.pack(6, 0, 5064, 0, 0xFFFFFFFF, 6)),
+    ("tcp search, unknown, DO_REPLY", [], msg(6, 10, 13, 5, 6, name("nope")),
+     H.pack(14, 0, 10, 13, 5, 6)),
+    ("tcp search, unknown, DONT_REPLY", [], msg(6, 5, 13, 5, 6, name("nope")), b""),
+    ("read sync", [], msg(10, 0, 0, 3, 4), H.pack(10, 0, 0, 0, 3, 4)),
+    ("string put into a double", ["D"], msg(19, 0, 1, 1, 8, b" 1e1 ".ljust(40, b"\0"))
+     + msg(15, 6, 1, 1, 9), H.pack(19, 0, 0, 1, 1, 8) + H.pack(15, 8, 6, 1, 1, 9)
+     + D.pack(10.0)),
+    ("float text into a long", ["L"], msg(19, 0, 1, 1, 8, b"2.7".ljust(40, b"\0"))
+     + msg(15, 5, 1, 1, 9), H.pack(19, 0, 0, 1, 1, 8) + H.pack(15, 8, 5, 1, 1, 9)
+     + struct.pack(">i4x", 2)),
+    ("text that is no number", ["L"], msg(19, 0, 1, 1, 8, b"abc".ljust(40, b"\0")),
+     H.pack(19, 0, 0, 1, wire.ECA_PUTFAIL, 8)),
+    ("integer text out of range", ["L"], msg(19, 0, 1, 1, 8, b"9" * 12 + b"\0" * 28),
+     H.pack(19, 0, 0, 1, wire.ECA_PUTFAIL, 8)),
     ("read count too large", ["D"], msg(15, 6, 2, 1, 3),
      error(msg(15, 6, 2, 1, 3), 1, wire.ECA_BADCOUNT, "count too large")),
     ("write-notify then read", ["D"], msg(19, 6, 1, 1, 8, D.pack(7.0)) + msg(15, 6, 1, 1, 9),
@@ -94,16 +106,34 @@ CASES = [
      msg(1, 6, 1, 1, 42, struct.pack(">fffH", 0, 0, 0, 5)) + msg(2, 6, 1, 1, 42),
      H.pack(1, 8, 6, 1, 1, 42) + D.pack(2.5) + H.pack(1, 0, 6, 1, 1, 42)),
 ]
+# Cases after which the circuit is closing, as RSRV drops such clients (replies so far sent).
+CLOSING = [
+    ("read unknown sid", [], msg(15, 6, 1, 9, 3), b""),
+    ("clear unknown sid", [], msg(12, 0, 0, 9, 3), b""),
+    ("read bad type", ["D"], msg(15, 99, 1, 1, 3) + msg(23), b""),
+    ("deprecated READ bad type", ["D"], msg(3, 99, 1, 1, 3),
+     error(msg(3, 99, 1, 1, 3), 0, wire.ECA_BADTYPE, "bad DBR type")),
+    ("write-notify bad type", ["D"], msg(19, 99, 1, 1, 3, D.pack(1.0)),
+     H.pack(19, 0, 99, 1, wire.ECA_BADTYPE, 3)),
+    ("subscribe bad type", ["D"], msg(1, 99, 1, 1, 3, struct.pack(">fffH", 0, 0, 0, 5)), b""),
+    ("unknown command", [], msg(23) + msg(77, 1, 2, 3, 4) + msg(23),
+     wire.ECHO_REPLY + error(msg(77, 1, 2, 3, 4), 0, wire.ECA_INTERNAL,
+                             "invalid (damaged?) request code from TCP")),
+    ("misaligned payload", [], H.pack(23, 3, 0, 0, 0, 0) + b"abc" + msg(23),
+     error(H.pack(23, 3, 0, 0, 0, 0), 0, wire.ECA_INTERNAL, "misaligned protocol rejected")),
+]
 
 
 @pytest.mark.parametrize("mode", ["whole", "byte-by-byte"])
-@pytest.mark.parametrize("channels,request_,expected", [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
-def test_table(channels, request_, expected, mode):
+@pytest.mark.parametrize("channels,request_,expected,closes",
+                         [c[1:] + (False,) for c in CASES] + [c[1:] + (True,) for c in CLOSING],
+                         ids=[c[0] for c in CASES + CLOSING])
+def test_table(channels, request_, expected, closes, mode):
     circuit = Circuit(ServerCore(make_pvdb()), ("127.0.0.1", 5))
     for cid, pv in enumerate(channels, start=1):
         connect(circuit, pv, cid)
     assert feed(circuit, request_, mode) == expected
+    assert (circuit.closing is not None) == closes
 
 
 def events(buffers: List[bytes]) -> List[float]:
@@ -217,19 +247,27 @@ class _Null:
         return False
 
 
-def test_putter_runs_in_a_task_without_blocking_reads():
+def test_requests_after_a_putter_task_wait_for_it():
+    """A putter runs in a task; the requests behind it on the circuit wait (arrival order),
+    while another circuit is served at once."""
     async def main():
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
         core = ServerCore(Slow(prefix="P:").pvdb, spawn=loop.create_task)
         circuit = Circuit(core, ("127.0.0.1", 5), done.set)
+        other = Circuit(core, ("127.0.0.1", 6))
         slow, fast = connect(circuit, "P:slow", 1), connect(circuit, "P:fast", 2)
-        first = circuit.receive(msg(19, 6, 1, slow, 1, D.pack(3.0)) + msg(15, 6, 1, fast, 2))
-        assert b"".join(first) == H.pack(15, 8, 6, 1, 1, 2) + D.pack(1.0)
+        first = circuit.receive(msg(19, 6, 1, slow, 1, D.pack(3.0)) + msg(15, 6, 1, slow, 2)
+                                + msg(15, 6, 1, fast, 3))
+        assert first == [] and circuit.busy
+        assert b"".join(other.receive(msg(15, 6, 1, connect(other, "P:slow", 1), 9))) == \
+            H.pack(15, 8, 6, 1, 1, 9) + D.pack(0.0)
+        assert circuit.receive(msg(23)) == []  # still waiting: queued behind the put
         await asyncio.wait_for(done.wait(), 5)
-        later = circuit.receive(msg(15, 6, 1, slow, 3))
-        assert b"".join(later) == H.pack(19, 0, 6, 1, 1, 1) + H.pack(15, 8, 6, 1, 1, 3) + \
-            D.pack(6.0)
+        assert not circuit.busy
+        assert b"".join(circuit.take_output()) == H.pack(19, 0, 6, 1, 1, 1) + \
+            H.pack(15, 8, 6, 1, 1, 2) + D.pack(6.0) + H.pack(15, 8, 6, 1, 1, 3) + \
+            D.pack(1.0) + wire.ECHO_REPLY
         done.clear()
         circuit.receive(msg(19, 6, 1, slow, 4, D.pack(-1.0)))
         await asyncio.wait_for(done.wait(), 5)
@@ -238,18 +276,59 @@ def test_putter_runs_in_a_task_without_blocking_reads():
     asyncio.run(main())
 
 
-def test_oversized_request_is_refused():
+def test_oversized_request_closes_the_circuit():
     circuit = Circuit(ServerCore(make_pvdb(), max_array_bytes=16384), ("127.0.0.1", 5))
-    with pytest.raises(ValueError):
-        circuit.receive(H.pack(4, 0xFFFF, 6, 0, 1, 0) + struct.pack(">II", 10_000_000, 1))
+    assert circuit.receive(H.pack(4, 0xFFFF, 6, 0, 1, 0) + struct.pack(">II", 10_000_000, 1)) \
+        == []
+    assert circuit.closing is not None
+
+
+def test_payload_cap_follows_the_largest_pv_whatever_the_environment():
+    pvdb = make_pvdb()
+    core = ServerCore(pvdb)  # EPICS_CA_AUTO_ARRAY_BYTES=YES: no limit from the environment
+    assert core.max_payload == 5 * 40 + 80 + 16384  # W: 5 elements sent as strings
+    pvdb["BIG"] = ChannelDouble(value=[0.0] * 1000, max_length=1000)
+    assert core.max_payload == 1000 * 40 + 80 + 16384
+    circuit = Circuit(core, ("127.0.0.1", 5))
+    circuit.receive(H.pack(4, 0xFFFF, 6, 0, 1, 0) + struct.pack(">II", 2 ** 31, 1))
+    assert circuit.closing is not None and circuit._have == 0  # nothing kept
+
+
+def test_unconvertible_subscription_gets_getfail_once_logged(caplog):
+    core = ServerCore(make_pvdb())
+    circuit = Circuit(core, ("127.0.0.1", 5))
+    sid = connect(circuit, "S", 1)
+    requests = b"".join(msg(1, 6, 1, sid, i, struct.pack(">fffH", 0, 0, 0, 5))
+                        for i in range(100, 300))
+    with caplog.at_level("WARNING", logger="iocgate.server"):
+        reply = b"".join(circuit.receive(requests))
+    assert reply == b"".join(H.pack(1, 8, 6, 1, wire.ECA_GETFAIL, i) + bytes(8)
+                             for i in range(100, 300))
+    assert len(caplog.records) == 1
+    assert not core._subscribers
+    circuit.receive(msg(19, 0, 1, sid, 5, b"4.5".ljust(40, b"\0")))  # writes still work
+    assert core.db.pvdb["S"].value == "4.5"
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="iocgate.server"):
+        circuit.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        "client 127.0.0.1:5: 199 more failed subscriptions"]
+
+
+def test_filter_names_do_not_grow_the_name_cache():
+    core = ServerCore(make_pvdb())
+    for i in range(_pvdb.MAX_DERIVED_NAMES + 500):
+        assert core.db.resolve('W.{"arr":{"s":%d}}' % (i % 3)) is not None
+        assert core.db.exists('W.{"arr":{"s":0,"e":%d}}' % i)
+    assert len(core.db._derived) == _pvdb.MAX_DERIVED_NAMES
 
 
 def test_search_replies_only_for_known_names_unless_asked():
     core = ServerCore(make_pvdb(), port=5999)
     datagram = msg(0, 0, 13) + msg(6, 5, 13, 1, 1, name("D")) + \
         msg(6, 5, 13, 2, 2, name("nope")) + msg(6, 10, 13, 3, 3, name("gone"))
-    assert core.handle_datagram(datagram) == wire.VERSION_REPLY + wire.search_reply(5999, 1) + \
-        H.pack(14, 0, 10, 13, 3, 3)
+    # Unknown names are never answered over UDP, even with DO_REPLY (RSRV: only over TCP).
+    assert core.handle_datagram(datagram) == wire.VERSION_REPLY + wire.search_reply(5999, 1)
     assert core.handle_datagram(msg(6, 5, 13, 2, 2, name("nope"))) is None
 
 
