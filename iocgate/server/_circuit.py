@@ -199,18 +199,19 @@ class Circuit:
         """Start a request that may have to finish in a task; ``run(finish)`` starts it and
         returns whether ``finish`` was called already. Until it is, the circuit is
         :attr:`busy` and later requests wait."""
-        waiting = [False]
+        state = {"finished": False, "waiting": False}
 
         def finish(result, exc) -> None:
             done(result, exc)
-            if waiting[0]:
+            state["finished"] = True
+            if state["waiting"]:
                 self.busy = False
                 if not self.closed:
                     self._work_off()
                     self.on_output()
 
-        if not run(finish):
-            waiting[0] = True
+        if not run(finish) and not state["finished"]:  # (a spawn may run it at once)
+            state["waiting"] = True
             self.busy = True
 
     def _close_circuit(self, reason: str) -> None:

@@ -23,6 +23,7 @@ WF10      DOUBLE waveform of 10 elements, 0..9
 WF1M      DOUBLE waveform of 1,000,000 elements, 0..999999
 DYN       DOUBLE array of at most 100 elements, currently 3 (``[1, 2, 3]``)
 REJECT    double whose putter refuses negative values (a put fails with ECA_PUTFAIL)
+SLOW      double whose putter waits 5 ms (a put that runs in a task)
 EGU       string; writing it changes the units of DOUBLE (a DBE_PROPERTY event)
 BULK:n    ``--bulk N`` adds N plain doubles ``BULK:0`` ... ``BULK:N-1`` for benchmarks
 ========  ============================================================================
@@ -64,12 +65,24 @@ class UnderTest(PVGroup):
                       max_length=WF1M_LENGTH)
     DYN = pvproperty(value=[1.0, 2.0, 3.0], max_length=100)
     REJECT = pvproperty(value=0.0)
+    SLOW = pvproperty(value=0.0, precision=3)
     EGU = pvproperty(value="mm", dtype=ChannelType.STRING)
 
     @REJECT.putter
     async def REJECT(self, instance, value: float) -> float:
         if value < 0:
             raise ValueError(f"refusing negative value {value}")
+        return value
+
+    @SLOW.startup
+    async def SLOW(self, instance, async_lib) -> None:
+        self.sleep = async_lib.library.sleep
+
+    @SLOW.putter
+    async def SLOW(self, instance, value: float) -> float:
+        sleep = getattr(self, "sleep", None)  # None until the startup hook ran
+        if sleep is not None:
+            await sleep(0.005)
         return value
 
     @EGU.putter

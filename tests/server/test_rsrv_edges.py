@@ -1,0 +1,75 @@
+"""Where rsrv (the C softIoc) sets the behaviour and iocgate must match it, side by side."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import pytest
+import rawca
+from rawca import Cmd, frame
+
+ECA_GETFAIL = 152
+TEXT_INTO_LONG = [("2.0", 2), ("2.7", 2), ("-2.7", -2), (" 3 ", 3), ("", 0), ("-17", -17)]
+TEXT_INTO_DOUBLE = [("2.5", 2.5), (" -1e-3 ", -0.001), ("7", 7.0), ("", 0.0)]
+
+
+@pytest.mark.servers(caproto_xfail="a plain ChannelInteger refuses float text")
+def test_string_puts_into_a_plain_long(circuit, server):
+    chan = circuit.create_channel(server.pv("LONG"))
+    for text, expected in TEXT_INTO_LONG:
+        reply = circuit.write(chan, [text], data_type=0)
+        assert (reply.command, reply.p1) == (Cmd.WRITE_NOTIFY, rawca.ECA_NORMAL), (text, reply)
+        assert circuit.get(chan)[1][0] == expected, text
+
+
+def test_string_puts_into_a_plain_double(circuit, server):
+    chan = circuit.create_channel(server.pv("DOUBLE"))
+    for text, expected in TEXT_INTO_DOUBLE:
+        reply = circuit.write(chan, [text], data_type=0)
+        assert (reply.command, reply.p1) == (Cmd.WRITE_NOTIFY, rawca.ECA_NORMAL), (text, reply)
+        assert circuit.get(chan)[1][0] == expected, text
+
+
+@pytest.mark.parametrize("text", ["abc", "99999999999"])
+def test_unconvertible_string_put_fails_and_changes_nothing(circuit, server, xfail_on, text):
+    if text == "99999999999":
+        xfail_on(server, "caproto", "stores an integer beyond 32 bits")
+    chan = circuit.create_channel(server.pv("LONG"))
+    circuit.write(chan, [5])
+    reply = circuit.write(chan, [text], data_type=0)
+    assert reply.command in (Cmd.WRITE_NOTIFY, Cmd.ERROR)
+    assert (reply.p1 if reply.command == Cmd.WRITE_NOTIFY else reply.p2) != rawca.ECA_NORMAL
+    assert circuit.get(chan)[1][0] == 5
+
+
+@pytest.mark.servers(caproto_xfail="never answers the subscription")
+def test_unconvertible_subscription_gets_getfail(circuit, server):
+    """DBR_DOUBLE of a string that is no number: an update with ECA_GETFAIL and a zeroed
+    value; the cancel is still acknowledged."""
+    chan = circuit.create_channel(server.pv("STRING"))
+    circuit.write(chan, ["hello"])
+    subid = circuit.subscribe(chan, data_type=6, count=1)
+    event = circuit.expect(Cmd.EVENT_ADD, timeout=2.0)
+    assert (event.p1, event.p2, event.payload) == (ECA_GETFAIL, subid, bytes(8))
+    circuit.unsubscribe(chan, subid)
+    assert circuit.expect(Cmd.EVENT_ADD).p2 == subid
+    circuit.echo()
+
+
+@pytest.mark.servers("iocgate")
+def test_repeated_client_errors_are_logged_once(fresh_server):
+    server = fresh_server("iocgate")
+    with rawca.Circuit(server.port) as circuit:
+        chan = circuit.create_channel(server.pv("STRING"))
+        circuit.write(chan, ["hello"])
+        mask = struct.pack(">fffHxx", 0, 0, 0, 5)
+        circuit.send(b"".join(frame(Cmd.EVENT_ADD, mask, 6, 1, chan.sid, 1000 + i)
+                              for i in range(500)))
+        for _ in range(500):
+            assert circuit.expect(Cmd.EVENT_ADD).p1 == ECA_GETFAIL
+    deadline = time.monotonic() + 10.0  # the summary comes once the server sees the close
+    while "more failed" not in server.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [line for line in server.output().splitlines() if "subscription" in line]
+    assert len(lines) == 2 and "499 more failed subscriptions" in lines[1], lines
