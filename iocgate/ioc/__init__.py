@@ -2,9 +2,9 @@
 
 from caproto.server import SubGroup, get_pv_pair_wrapper
 
+from ..protocol._conversion import parse_number, resolve_enum_state
 from ._binding import Binding, NodeSpec
 from ._cli import make_parser, run_ioc, serve
-from ..protocol._conversion import parse_number, resolve_enum_state
 from ._device import DeviceConfig, Simulation
 from ._device_group import DeviceGroup
 from ._group import PVGroup

@@ -318,8 +318,8 @@ def test_unconvertible_subscription_gets_getfail_once_logged(caplog):
 def test_filter_names_do_not_grow_the_name_cache():
     core = ServerCore(make_pvdb())
     for i in range(_pvdb.MAX_DERIVED_NAMES + 500):
-        assert core.db.resolve('W.{"arr":{"s":%d}}' % (i % 3)) is not None
-        assert core.db.exists('W.{"arr":{"s":0,"e":%d}}' % i)
+        assert core.db.resolve('W.{"arr":{"s":' + str(i % 3) + '}}') is not None
+        assert core.db.exists('W.{"arr":{"s":0,"e":' + str(i) + '}}')
     assert len(core.db._derived) == _pvdb.MAX_DERIVED_NAMES
 
 
