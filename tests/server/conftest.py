@@ -90,12 +90,13 @@ def require(kind: str) -> None:
 
 @pytest.fixture
 def fresh_server() -> Iterator[Callable[[str], ServerProcess]]:
-    """``fresh_server(kind)``: a server of its own for a destructive test, stopped after."""
+    """``fresh_server(kind, **options)``: a server of its own for a destructive test (options
+    as for :class:`ServerProcess`), stopped after."""
     started: List[ServerProcess] = []
 
-    def start(kind: str) -> ServerProcess:
+    def start(kind: str, **options) -> ServerProcess:
         require(kind)
-        started.append(ServerProcess(kind))
+        started.append(ServerProcess(kind, **options))
         return started[-1]
 
     yield start

@@ -8,8 +8,10 @@ on those libraries), ``caproto`` (``caproto.server.run``) and
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -63,13 +65,14 @@ class ServerProcess:
         port: CA server port; a free one if ``None``.
         bulk: number of extra ``BULK:n`` double PVs.
         startup_timeout: seconds to wait for the server to answer a search.
+        nofile: the server's descriptor limit (RLIMIT_NOFILE), or None to inherit ours.
 
     Raises:
         RuntimeError: the server exited or did not answer within ``startup_timeout``.
     """
 
     def __init__(self, kind: str, port: Optional[int] = None, *, bulk: int = 0,
-                 startup_timeout: float = 30.0):
+                 startup_timeout: float = 30.0, nofile: Optional[int] = None):
         self.kind = kind
         self.port = port or free_port()
         self.prefix = PREFIX
@@ -88,8 +91,11 @@ class ServerProcess:
                        "--bulk", str(bulk)]
         # A file, not a pipe: a server that logs a lot must never block on a full pipe.
         self.log = tempfile.TemporaryFile()
+        limit = None if nofile is None else functools.partial(
+            resource.setrlimit, resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen(command, env=self.env, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=limit)
         try:
             self.wait_ready(startup_timeout)
         except BaseException:
