@@ -11,9 +11,10 @@ queues (newest kept), so one slow client costs others nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from collections import deque
-from typing import Awaitable, Callable, Deque, List, Mapping, Sequence, Set
+from typing import Awaitable, Callable, Deque, Dict, List, Mapping, Sequence, Set, Tuple
 
 from caproto import ChannelData
 from caproto.asyncio.server import AsyncioAsyncLayer
@@ -25,12 +26,13 @@ from ._config import (
     Settings,
     bind_tcp,
     log,
-    log_pv_names,
+    log_listening,
     make_beacon_socket,
     make_udp_socket,
     startup_hooks,
 )
 from ._core import ServerCore
+from ._relay import CIRCUIT_START, REGISTER_PERIOD, SearchRelay
 
 READ_CHUNK = 32768
 """Bytes read per callback: bounds the work one busy client does before others get a turn."""
@@ -44,6 +46,9 @@ cancellation (``asyncio.wait_for`` on Python < 3.12 does when the awaited call f
 the same loop iteration), so one ``cancel()`` is not enough to end a scan hook's loop."""
 SHUTDOWN_GRACE = 5.0
 """Seconds the shutdown keeps cancelling tasks before it runs the shutdown hooks anyway."""
+RELAY_BACKLOG = 65536
+"""Bytes of relayed searches kept for a server while its circuit connects (and the largest
+message accepted from it)."""
 
 
 class _CircuitProtocol(asyncio.BufferedProtocol):
@@ -138,8 +143,9 @@ class _CircuitProtocol(asyncio.BufferedProtocol):
 
 
 class _SearchProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: _Server):
+    def __init__(self, server: _Server, relays: bool):
         self.server = server
+        self.relays = relays
         self.transport = None
 
     def connection_made(self, transport) -> None:
@@ -148,16 +154,75 @@ class _SearchProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, address) -> None:
         if address[0] in self.server.settings.ignore:
             return
+        unanswered: List[tuple] | None = [] if self.relays else None
         try:
-            reply = self.server.core.handle_datagram(data)
+            reply = self.server.core.handle_datagram(data, unanswered)
         except Exception:
             log.exception("bad search datagram from %s", address)
             return
         if reply:
             self.transport.sendto(reply, address)
+        if unanswered:
+            for peer, request in self.server.relay.relay(unanswered, address).items():
+                self.server.relay_to(peer, request, self.transport)
 
     def error_received(self, exc) -> None:  # ICMP port unreachable and the like
         pass
+
+
+class _BeaconListener(asyncio.DatagramProtocol):
+    """Registered with the host's repeater: receives every server's beacons."""
+
+    def __init__(self, server: _Server):
+        self.server = server
+
+    def datagram_received(self, data: bytes, address) -> None:
+        if self.server.relay.beacons(data, address):
+            self.server.spawn(self.server.rebind_searches())
+
+    def error_received(self, exc) -> None:  # no repeater (yet): registration is retried
+        pass
+
+
+class _RelayCircuit(asyncio.Protocol):
+    """TCP circuit to another server on the host, carrying relayed searches."""
+
+    def __init__(self, server: _Server, peer: Tuple[str, int], reply_via):
+        self.server = server
+        self.peer = peer
+        self.reply_via = reply_via
+        self.transport: asyncio.Transport | None = None
+        self.waiting: List[bytes] = [CIRCUIT_START]
+        self.received = b""
+
+    def send(self, data: bytes) -> None:
+        if self.transport is None:
+            if sum(map(len, self.waiting)) < RELAY_BACKLOG:
+                self.waiting.append(data)
+        elif not self.transport.is_closing():
+            self.transport.write(data)
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.writelines(self.waiting)
+        self.waiting = []
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+        try:
+            messages, consumed = wire.split_messages(self.received, RELAY_BACKLOG)
+        except ValueError:
+            self.transport.abort()
+            return
+        self.received = self.received[consumed:]
+        relay = self.server.relay
+        for client, reply in relay.answers(messages, self.peer):
+            self.reply_via.sendto(reply, client)
+        relay.expire()
+
+    def connection_lost(self, exc) -> None:
+        if self.server.relay_circuits.get(self.peer) is self:
+            del self.server.relay_circuits[self.peer]
 
 
 class _Server:
@@ -168,6 +233,48 @@ class _Server:
                                spawn=self.spawn)
         self.circuits: Set[_CircuitProtocol] = set()
         self.tasks: Set[asyncio.Task] = set()
+        self.relay = SearchRelay(self.settings.port)
+        self.relay_circuits: Dict[Tuple[str, int], _RelayCircuit] = {}
+        self.searches: List[Tuple[str, asyncio.DatagramTransport]] = []
+
+    async def rebind_searches(self) -> None:
+        """Bind the relaying search sockets again (see ``SearchRelay.beacons``)."""
+        loop = asyncio.get_running_loop()
+        for i, (interface, old) in enumerate(self.searches):
+            if self.settings.relays(interface):
+                new, _ = await loop.create_datagram_endpoint(
+                    functools.partial(_SearchProtocol, self, True),
+                    sock=make_udp_socket(interface, self.settings.port))
+                self.searches[i] = (interface, new)
+                old.close()
+
+    def relay_to(self, peer: Tuple[str, int], data: bytes, reply_via) -> None:
+        """Send relayed searches to ``peer`` (connecting first if need be); its answers go
+        to the clients through the datagram transport ``reply_via``."""
+        circuit = self.relay_circuits.get(peer)
+        if circuit is None:
+            circuit = self.relay_circuits[peer] = _RelayCircuit(self, peer, reply_via)
+            self.spawn(self._connect(circuit))
+        circuit.send(data)
+
+    async def _connect(self, circuit: _RelayCircuit) -> None:
+        try:
+            await asyncio.get_running_loop().create_connection(lambda: circuit, *circuit.peer)
+        except OSError as exc:
+            log.info("cannot relay searches to %s:%d: %s", *circuit.peer, exc)
+            circuit.connection_lost(exc)
+
+    async def _register(self) -> None:
+        """Keep registered with the repeater, to hear the other servers' beacons."""
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: _BeaconListener(self), local_addr=("127.0.0.1", 0))
+        try:
+            while True:
+                transport.sendto(self.relay.registration(),
+                                 ("127.0.0.1", self.settings.repeater_port))
+                await asyncio.sleep(REGISTER_PERIOD)
+        finally:
+            transport.close()
 
     def spawn(self, awaitable: Awaitable[None]) -> None:
         task = asyncio.ensure_future(awaitable)
@@ -203,36 +310,40 @@ class _Server:
         loop = asyncio.get_running_loop()
         settings = self.settings
         port, tcp_socks = bind_tcp(settings.interfaces, settings.port)
-        self.core.port = port
-        servers, transports = [], []
+        self.core.port = self.relay.own_port = port
+        servers = []
         try:
             for sock in tcp_socks.values():
                 servers.append(await loop.create_server(lambda: _CircuitProtocol(self),
                                                         sock=sock))
             for interface in settings.interfaces:
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _SearchProtocol(self), sock=make_udp_socket(interface,
-                                                                        settings.port))
-                transports.append(transport)
-            if log_pvs:
-                log_pv_names(self.core.db, port, settings.interfaces)
+                    functools.partial(_SearchProtocol, self, settings.relays(interface)),
+                    sock=make_udp_socket(interface, settings.port))
+                self.searches.append((interface, transport))
+            log_listening(settings, port, self.core.db, log_pvs)
             async_lib = AsyncioAsyncLayer()
             self.spawn(self._beacons(settings.beacon_host_id()))
+            if any(map(settings.relays, settings.interfaces)):
+                self.spawn(self._register())
             if startup_hook is not None:
                 self.spawn(self._guarded("startup_hook", startup_hook, async_lib))
             for name, hook in startup_hooks(self.core.db).items():
                 self.spawn(self._guarded(name, hook, async_lib))
             await loop.create_future()  # serve until cancelled
         finally:
-            await self._shutdown(servers, transports)
+            await self._shutdown(servers)
 
-    async def _shutdown(self, servers, transports) -> None:
+    async def _shutdown(self, servers) -> None:
         for server in servers:
             server.close()
-        for transport in transports:
+        for _, transport in self.searches:
             transport.close()
         for protocol in list(self.circuits):
             protocol.transport.abort()
+        for circuit in list(self.relay_circuits.values()):
+            if circuit.transport is not None:
+                circuit.transport.abort()
         await self._end_tasks()
         async_lib = AsyncioAsyncLayer()
         hooks = self.core.db.hooks("server_shutdown")

@@ -5,6 +5,7 @@ No I/O beyond reading ``os.environ`` and creating (not using) sockets.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import socket
@@ -16,6 +17,7 @@ from caproto._utils import get_address_and_port_from_string
 from ._pvdb import PVDatabase
 
 log = logging.getLogger("iocgate.server")
+_SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 MIN_BEACON_PERIOD = 0.02
 """First beacon interval in seconds; it doubles up to EPICS_CAS_BEACON_PERIOD."""
 
@@ -34,6 +36,8 @@ class Settings:
             EPICS_CAS_AUTO_BEACON_ADDR_LIST, EPICS_CAS_BEACON_PORT / EPICS_CA_REPEATER_PORT).
         beacon_period: longest beacon interval in seconds (EPICS_CAS_BEACON_PERIOD).
         ignore: client hosts whose searches are ignored (EPICS_CAS_IGNORE_ADDR_LIST).
+        repeater_port: the host's CA repeater (EPICS_CA_REPEATER_PORT, else 5065), where
+            the search relay learns the other servers on the host from their beacons.
     """
 
     def __init__(self, interfaces: Sequence[str] | None = None,
@@ -61,6 +65,13 @@ class Settings:
                                    or env.get("EPICS_CA_BEACON_PERIOD") or 15.0)
         self.ignore: Set[str] = {addr.partition(":")[0] for addr in
                                  _split(env.get("EPICS_CAS_IGNORE_ADDR_LIST", ""))}
+        self.repeater_port = int(env.get("EPICS_CA_REPEATER_PORT") or 5065)
+
+    def relays(self, interface: str) -> bool:
+        """Whether searches received on ``interface`` are relayed to the other servers on
+        the host: a socket bound to one address receives unicast only (a wildcard one
+        also gets broadcasts, which reach every server anyway)."""
+        return interface != "0.0.0.0"
 
     def beacon_host_id(self) -> int:
         """The IPv4 address announced in beacons, as an integer (0 for INADDR_ANY)."""
@@ -72,12 +83,23 @@ def _split(text: str) -> List[str]:
 
 
 def make_udp_socket(interface: str, port: int) -> socket.socket:
-    """A non-blocking UDP socket bound to ``(interface, port)`` for searches."""
+    """A non-blocking UDP socket bound to ``(interface, port)`` for searches.
+
+    On a loopback address it is also bound to the loopback device where the system allows
+    (Linux): the kernel then hands unicast searches to it rather than to a C server sharing
+    the port, and it relays them to that server (see :mod:`._relay`); otherwise a client
+    would find one server of the host only, whichever the kernel picked.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if hasattr(socket, "SO_REUSEPORT"):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    if interface != "0.0.0.0" and ipaddress.IPv4Address(interface).is_loopback:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, b"lo")
+        except OSError as exc:  # not permitted, or not Linux: the kernel picks
+            log.info("cannot bind the search socket to the loopback device: %s", exc)
     sock.setblocking(False)
     sock.bind((interface, port))
     return sock
@@ -126,7 +148,14 @@ def startup_hooks(db: PVDatabase) -> Dict[str, object]:
     return db.hooks("server_startup", "server_scan")
 
 
-def log_pv_names(db: PVDatabase, port: int, interfaces: Sequence[str]) -> None:
-    """Log where the server listens and every PV name (``log_pvs=True``)."""
-    log.info("iocgate CA server on %s port %d; PVs available:\n%s",
-             ", ".join(interfaces), port, "\n".join(db.pvdb))
+def log_listening(settings: Settings, port: int, db: PVDatabase, log_pvs: bool) -> None:
+    """Log the TCP port the server serves on (warning, as RSRV, when it is not the
+    configured one), and every PV name if ``log_pvs``."""
+    if port != settings.port:
+        log.warning("configured TCP port %d was unavailable; serving on port %d, sharing "
+                    "UDP search port %d with another server (unicast searches relayed)",
+                    settings.port, port, settings.port)
+    log.info("iocgate CA server on %s TCP port %d, UDP search port %d",
+             ", ".join(settings.interfaces), port, settings.port)
+    if log_pvs:
+        log.info("PVs available:\n%s", "\n".join(db.pvdb))

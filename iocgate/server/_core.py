@@ -60,18 +60,28 @@ class ServerCore:
         self._max_payload = PAYLOAD_MARGIN
 
     # -- UDP -------------------------------------------------------------------------
-    def handle_datagram(self, datagram: bytes) -> bytes | None:
+    def handle_datagram(self, datagram: bytes, unanswered: list | None = None
+                        ) -> bytes | None:
         """The reply to a search datagram (VERSION + one SEARCH reply per name we serve),
         or None.
 
         Unknown names are never answered over UDP, not even with DO_REPLY: as RSRV, only a
         search over a TCP circuit gets NOT_FOUND (see :meth:`search_reply_tcp`).
+
+        Args:
+            datagram: as received.
+            unanswered: if given, the searches for names we do not serve are appended to
+                it, as ``(name, reply flag, client version, cid)`` (for the relay).
         """
         _, searches = wire.parse_search(datagram)
         exists = self.db.exists
         port = self.port
-        replies = [wire.search_reply(port, cid) for name, _flag, _version, cid in searches
-                   if exists(name)]
+        replies = []
+        for search in searches:
+            if exists(search[0]):
+                replies.append(wire.search_reply(port, search[3]))
+            elif unanswered is not None:
+                unanswered.append(search)
         if not replies:
             return None
         return wire.VERSION_REPLY + b"".join(replies)

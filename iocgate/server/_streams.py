@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from typing import Any, Awaitable, Callable, List, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Sequence, Set, Tuple
 
 from caproto import ChannelData
 
@@ -25,12 +25,13 @@ from ._config import (
     Settings,
     bind_tcp,
     log,
-    log_pv_names,
+    log_listening,
     make_beacon_socket,
     make_udp_socket,
     startup_hooks,
 )
 from ._core import ServerCore
+from ._relay import CIRCUIT_START, REGISTER_PERIOD, SearchRelay
 from ._repeatlog import RepeatLog
 
 MAX_PENDING_BYTES = 4 * 1024 * 1024
@@ -42,6 +43,8 @@ ACCEPT_RETRY_MAX = 1.0
 _ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _ACCEPT_SKIP_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EINTR, errno.EAGAIN}
 MAX_UDP = 0xFFFF
+MAX_RELAY_MESSAGE = 65536
+"""Largest message accepted from a server that relayed searches go to."""
 READ_CHUNK = 32768
 """Bytes read per receive: bounds the work one busy client does before others get a turn."""
 
@@ -193,23 +196,28 @@ class StreamServer:
                                max_array_bytes=self.settings.max_array_bytes, spawn=lib.spawn)
         self.sockets: List[Any] = []
         self.errors = RepeatLog(log, "server")
+        self.relay = SearchRelay(self.settings.port)
+        self.relay_circuits: Dict[Tuple[str, int], Any] = {}
+        self.searches: List[Tuple[str, Any]] = []
+        self.retired: Set[Any] = set()
 
     async def start(self, log_pvs: bool, startup_hook: Callable | None) -> None:
         """Bind, then spawn the accept, search, beacon and hook tasks (returns at once)."""
         settings, lib = self.settings, self.lib
         port, tcp = bind_tcp(settings.interfaces, settings.port)
-        self.core.port = port
+        self.core.port = self.relay.own_port = port
         for raw in tcp.values():
             sock = lib.wrap(raw)
             self.sockets.append(sock)
             lib.spawn(self._accept(sock))
         for interface in settings.interfaces:
             sock = lib.wrap(make_udp_socket(interface, settings.port))
-            self.sockets.append(sock)
-            lib.spawn(self._search(sock))
-        if log_pvs:
-            log_pv_names(self.core.db, port, settings.interfaces)
+            self.searches.append((interface, sock))
+            lib.spawn(self._search(sock, settings.relays(interface)))
+        log_listening(settings, port, self.core.db, log_pvs)
         lib.spawn(self._beacons())
+        if any(map(settings.relays, settings.interfaces)):
+            lib.spawn(self._register())
         if startup_hook is not None:
             lib.spawn(self._guarded("startup_hook", startup_hook))
         for name, hook in startup_hooks(self.core.db).items():
@@ -217,7 +225,8 @@ class StreamServer:
 
     async def shutdown(self) -> None:
         """Close the listening sockets and run the PVs' ``server_shutdown`` hooks."""
-        for sock in self.sockets:
+        for sock in (self.sockets + [sock for _, sock in self.searches]
+                     + list(self.relay_circuits.values())):
             await self.lib.aclose(sock)
         for name, hook in self.core.db.hooks("server_shutdown").items():
             await self._guarded(name, hook)
@@ -250,21 +259,115 @@ class StreamServer:
             self.lib.spawn(client.writer())
             self.lib.spawn(client.reader())
 
-    async def _search(self, sock: Any) -> None:
+    async def _search(self, sock: Any, relays: bool) -> None:
+        """Answer searches on ``sock`` until it is retired (then close it)."""
         ignore = self.settings.ignore
         while True:
             try:
                 data, address = await sock.recvfrom(MAX_UDP)
             except OSError:
+                if sock in self.retired:
+                    break
                 continue
+            if sock in self.retired:
+                break
             if address[0] in ignore:
                 continue
+            unanswered: List[tuple] | None = [] if relays else None
             try:
-                reply = self.core.handle_datagram(data)
+                reply = self.core.handle_datagram(data, unanswered)
                 if reply:
                     await sock.sendto(reply, address)
             except Exception:
                 log.exception("search from %s failed", address)
+            if unanswered:
+                for peer, request in self.relay.relay(unanswered, address).items():
+                    await self._relay_to(peer, request, sock)
+        self.retired.discard(sock)
+        await self.lib.aclose(sock)
+
+    async def _relay_to(self, peer: Tuple[str, int], data: bytes, reply_via: Any) -> None:
+        """Send relayed searches to ``peer``, connecting first if need be; its answers go
+        to the clients from the search socket ``reply_via``."""
+        circuit = self.relay_circuits.get(peer)
+        if circuit is None:
+            raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            raw.setblocking(False)
+            circuit = self.relay_circuits[peer] = self.lib.wrap(raw)
+            try:
+                await circuit.connect(peer)
+                await self.lib.sendall(circuit, CIRCUIT_START)
+            except OSError as exc:
+                log.info("cannot relay searches to %s:%d: %s", *peer, exc)
+                del self.relay_circuits[peer]
+                await self.lib.aclose(circuit)
+                return
+            self.lib.spawn(self._relay_answers(peer, circuit, reply_via))
+        try:
+            await self.lib.sendall(circuit, data)
+        except OSError:
+            pass  # the answer reader notices and forgets the circuit
+
+    async def _relay_answers(self, peer: Tuple[str, int], circuit: Any, reply_via: Any
+                             ) -> None:
+        received = b""
+        try:
+            while True:
+                data = await circuit.recv(READ_CHUNK)
+                if not data:
+                    break
+                received += data
+                messages, consumed = wire.split_messages(received, MAX_RELAY_MESSAGE)
+                received = received[consumed:]
+                for client, reply in self.relay.answers(messages, peer):
+                    await reply_via.sendto(reply, client)
+                self.relay.expire()
+        except (OSError, ValueError) as exc:
+            log.info("relay circuit to %s:%d ended: %r", *peer, exc)
+        finally:
+            if self.relay_circuits.get(peer) is circuit:
+                del self.relay_circuits[peer]
+            await self.lib.aclose(circuit)
+
+    async def _register(self) -> None:
+        """Keep registered with the host's repeater, to hear the other servers' beacons."""
+        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        raw.setblocking(False)
+        raw.bind(("127.0.0.1", 0))
+        sock = self.lib.wrap(raw)
+        self.sockets.append(sock)
+        self.lib.spawn(self._hear_beacons(sock))
+        while True:
+            try:
+                await sock.sendto(self.relay.registration(),
+                                  ("127.0.0.1", self.settings.repeater_port))
+            except OSError:
+                pass  # no repeater yet: registration is retried
+            await self.lib.sleep(REGISTER_PERIOD)
+
+    async def _hear_beacons(self, sock: Any) -> None:
+        while True:
+            try:
+                data, address = await sock.recvfrom(MAX_UDP)
+            except ConnectionRefusedError:
+                continue  # the ICMP answer to a registration while no repeater runs
+            if self.relay.beacons(data, address):
+                await self._rebind_searches()
+
+    async def _rebind_searches(self) -> None:
+        """Bind the relaying search sockets again (see ``SearchRelay.beacons``); the old
+        ones are shut down, which wakes their tasks, and closed by them."""
+        for i, (interface, old) in enumerate(self.searches):
+            if not self.settings.relays(interface):
+                continue
+            new = self.lib.wrap(make_udp_socket(interface, self.settings.port))
+            self.searches[i] = (interface, new)
+            self.lib.spawn(self._search(new, True))
+            self.retired.add(old)
+            try:
+                await self.lib.shutdown(old)
+            except OSError:  # ENOTCONN, yet the shutdown is done and the reader woken
+                pass
 
     async def _beacons(self) -> None:
         sock = self.lib.wrap(make_beacon_socket())
