@@ -14,11 +14,11 @@ import logging
 from typing import Any, Dict, Type
 
 from caproto import ChannelType, SkipWrite
-from caproto._utils import CaprotoValueError
-from caproto.server import server as _caserver
 
+from .._compat._caproto import CaprotoValueError, pvspec_type_map, pvspec_type_map_read_only
 from .._errors import DeviceError
 from ..protocol._conversion import parse_number, resolve_enum_state
+from ..server import register_plain_write
 
 log = logging.getLogger("iocgate.ioc")
 
@@ -113,11 +113,12 @@ def _derive_map(type_map: Dict[Any, type]) -> Dict[Any, Type[Any]]:
     return {key: derived.setdefault(cls, _derive(cls)) for key, cls in type_map.items()}
 
 
-TYPE_MAP = _derive_map(_caserver.pvspec_type_map)
-TYPE_MAP_READ_ONLY = _derive_map(_caserver.pvspec_type_map_read_only)
+TYPE_MAP = _derive_map(pvspec_type_map)
+TYPE_MAP_READ_ONLY = _derive_map(pvspec_type_map_read_only)
 
 
 #: Overrides that, for an accepted one-element put of the PV's own numeric type, do exactly what
-#: caproto's ``write``/``write_from_dbr`` do; a server may take a faster path past them
-#: (iocgate's server registers them, see ``iocgate.server.register_plain_write``).
+#: caproto's ``write``/``write_from_dbr`` do: iocgate's server may take a faster path past them.
 PLAIN_WRITES = (_RefuseCleanly.write, _NumericFromString.write_from_dbr)
+for _plain in PLAIN_WRITES:
+    register_plain_write(_plain)

@@ -6,8 +6,8 @@ from collections import OrderedDict
 from typing import Any, ClassVar, Dict, Iterator, Optional, Tuple
 
 from caproto.server import PVGroup as _CaprotoPVGroup
-from caproto.server.server import PVGroupMeta as _CaprotoPVGroupMeta
 
+from .._compat._caproto import PVGroupMeta as _CaprotoPVGroupMeta
 from ._bound import BoundPV
 from ._channels import TYPE_MAP, TYPE_MAP_READ_ONLY
 from ._properties import pvproperty

@@ -28,15 +28,11 @@ from typing import Mapping, Sequence
 
 from caproto import ChannelData
 
-from ..ioc._channels import PLAIN_WRITES
 from ._asyncio import start_server
 from ._circuit import Circuit
 from ._config import Settings
 from ._core import ServerCore
 from ._fastwrite import register_plain_write
-
-for _plain in PLAIN_WRITES:  # iocgate's own PV classes: the binding layer's writes qualify
-    register_plain_write(_plain)
 
 ASYNC_LIBS = ("asyncio", "trio", "curio")
 

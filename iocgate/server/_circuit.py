@@ -21,10 +21,8 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from caproto import ChannelType
-from caproto._commands import extract_metadata
-from caproto._dbr import _LongStringChannelType
-from caproto.server.common import SubscriptionSpec
 
+from .._compat._caproto import LongStringChannelType, SubscriptionSpec, extract_metadata
 from ..protocol._conversion import parse_number
 from . import _wire as wire
 from ._core import ServerCore, log
@@ -35,7 +33,7 @@ from ._repeatlog import RepeatLog
 
 EVENT_QUEUE_DEPTH = 4
 """Updates kept per subscription while the client is congested; older ones are dropped."""
-_LONG_STRING_TYPES = {int(t) for t in _LongStringChannelType}
+_LONG_STRING_TYPES = {int(t) for t in LongStringChannelType}
 _READ_ACCESS, _WRITE_ACCESS = 1, 2
 _UNWRITABLE_TYPES = frozenset({int(ChannelType.STSACK_STRING), int(ChannelType.CLASS_NAME)})
 _STRING_TYPES = frozenset(int(t) for t in (ChannelType.STRING, ChannelType.STS_STRING,
@@ -64,7 +62,7 @@ class Channel:
     def read_type(self, dbr_type: int):
         """The ChannelType to ask caproto for (the LONG_STRING variant for ``$`` names)."""
         if self.resolved.long_string and dbr_type in _LONG_STRING_TYPES:
-            return _LongStringChannelType(dbr_type)
+            return LongStringChannelType(dbr_type)
         return ChannelType(dbr_type)
 
 
@@ -435,57 +433,76 @@ class Circuit:
             self._write_failed(message, channel, notify, status, "write refused")
             return
         entry = channel.entry
-        put_type = dbr_type
         integer = (_FROM_TEXT.get(channel.resolved.native_type)
                    if dbr_type in _STRING_TYPES else None)
         if integer is not None:  # EPICS converts text itself: integer, then floating
-            put_type = channel.resolved.native_type
+            texts = wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type, count)
             try:
-                texts = wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type, count)
-                payload = wire.numbers_payload(
-                    put_type, [parse_number(text, integer=integer) for text in texts])
-            except (ValueError, OverflowError) as exc:
-                self._write_failed(message, channel, notify, wire.ECA_PUTFAIL, str(exc))
+                numbers = [parse_number(text, integer=integer) for text in texts]
+            except ValueError:
+                numbers = None  # no number: the ChannelData's own path refuses (and says why)
+            if numbers is not None:
+                self._write_numbers(message, channel, notify, numbers)
                 return
         fast = entry.fast
-        scalar = (wire.scalar_value(entry.data, put_type, count, payload)
+        scalar = (wire.scalar_value(entry.data, dbr_type, count, payload)
                   if entry.inline_write or fast is not None else None)
         if scalar is not None and fast is not None and fast.write(
                 scalar[0] if entry.inline_write
-                else dbr_value(entry.data, put_type, count, payload), self.server):
-            if notify:
-                self._late(wire.header(wire.WRITE_NOTIFY, 0, dbr_type, count,
-                                       wire.ECA_NORMAL, ioid))
+                else dbr_value(entry.data, dbr_type, count, payload), self.server):
+            self._write_done(message, notify)
             return
         if not entry.inline_write:
             scalar = None
         if scalar is None:
-            md_size = wire.METADATA_SIZE[put_type]
+            md_size = wire.METADATA_SIZE[dbr_type]
             try:
-                data = wire.put_values(payload[md_size:], put_type, count)
-                metadata = extract_metadata(payload[:md_size], put_type)
+                data = wire.put_values(payload[md_size:], dbr_type, count)
+                metadata = extract_metadata(payload[:md_size], dbr_type)
             except Exception as exc:
                 self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc))
                 return
-
-        def done(_result, exc) -> None:
-            if exc is not None:
-                self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
-                                   f"{type(exc).__name__}: {exc}")
-            elif notify:
-                self._late(wire.header(wire.WRITE_NOTIFY, 0, dbr_type, count,
-                                       wire.ECA_NORMAL, ioid))
-
         if scalar is not None:
             # Same result as auth_write -> write_from_dbr for a same-type numeric scalar with
             # caproto's own (always read-write) check_access, minus the array round trip.
             coro = entry.data.write(scalar[0])
         else:
             coro = entry.data.auth_write(self.hostname, self.username, data,
-                                         ChannelType(put_type), metadata,
+                                         ChannelType(dbr_type), metadata,
                                          user_address=self.address)
+        self._finish_write(message, channel, notify, coro)
+
+    def _write_numbers(self, message, channel: Channel, notify: bool, numbers: list) -> None:
+        """A text put converted to numbers, as an EPICS IOC does; the ChannelData gets
+        Python numbers (its ``write``, as for a put of its own type)."""
+        if not wire.numbers_fit(channel.resolved.native_type, numbers):
+            self._write_failed(message, channel, notify, wire.ECA_PUTFAIL, "out of range")
+            return
+        entry = channel.entry
+        value = numbers[0] if len(numbers) == 1 else numbers
+        if (len(numbers) == 1 and entry.fast is not None
+                and entry.fast.write(value, self.server)):
+            self._write_done(message, notify)
+            return
+        self._finish_write(message, channel, notify, entry.data.write(value))
+
+    def _finish_write(self, message, channel: Channel, notify: bool, coro) -> None:
+        """Run a ChannelData write for a put request, in order, and answer it."""
+
+        def done(_result, exc) -> None:
+            if exc is not None:
+                self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
+                                   f"{type(exc).__name__}: {exc}")
+            else:
+                self._write_done(message, notify)
+
         self._start(lambda finish: drive(coro, finish, self.server.spawn,
-                                         inline=entry.inline_write), done)
+                                         inline=channel.entry.inline_write), done)
+
+    def _write_done(self, message, notify: bool) -> None:
+        if notify:
+            self._late(wire.header(wire.WRITE_NOTIFY, 0, message[1], message[2],
+                                   wire.ECA_NORMAL, message[4]))
 
     def _write_failed(self, message, channel: Channel, notify: bool, status: int,
                       text: str) -> None:

@@ -12,8 +12,8 @@ import socket
 from typing import Dict, List, Mapping, Sequence, Set, Tuple
 
 import caproto as ca
-from caproto._utils import get_address_and_port_from_string
 
+from .._compat._caproto import get_address_and_port_from_string
 from ._pvdb import PVDatabase
 
 log = logging.getLogger("iocgate.server")

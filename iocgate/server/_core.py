@@ -13,8 +13,8 @@ import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Mapping, Optional, Tuple
 
 from caproto import ChannelData
-from caproto.server.common import SubscriptionSpec
 
+from .._compat._caproto import SubscriptionSpec
 from . import _wire as wire
 from ._drive import drive
 from ._pvdb import PVDatabase

@@ -23,15 +23,27 @@ import time
 from typing import Callable, Dict, Tuple
 
 from caproto import ChannelAlarm, ChannelData, ChannelEnum, ChannelType
-from caproto._backend import backend
-from caproto._commands import extract_data
-from caproto._constants import EPICS2UNIX_EPOCH
-from caproto._data import ChannelNumeric, _channel_type_by_name
-from caproto._dbr import AlarmSeverity, AlarmStatus, TimeStamp, native_type
-from caproto._utils import ConversionDirection
-from caproto.server.records.records import RecordFieldGroup
-from caproto.server.server import PVGroup, PvpropertyData
 
+from .._compat._caproto import (
+    EPICS2UNIX_EPOCH,
+    FAST_PATHS,
+    AlarmSeverity,
+    AlarmStatus,
+    ChannelNumeric,
+    ConversionDirection,
+    PVGroup,
+    PvpropertyData,
+    RecordFieldGroup,
+    TimeStamp,
+    backend,
+    extract_data,
+    fill_pending,
+    metadata,
+    native_type,
+    read_as,
+    store_value,
+    subscription_queues,
+)
 from . import _wire as wire
 
 _NO_ALARM = AlarmStatus.NO_ALARM
@@ -146,7 +158,7 @@ class FastWriter:
                ) -> FastWriter | None:
         """A FastWriter for ``data``, or None when its write path is not caproto's own."""
         field_inst = getattr(data, "field_inst", None)
-        if (not _class_ok(type(data)) or data.max_length != 1
+        if (not FAST_PATHS or not _class_ok(type(data)) or data.max_length != 1
                 or not _default_putter(getattr(data, "putter", None))
                 or type(data.alarm) is not ChannelAlarm
                 or any(name in vars(data) for name in ("publish", *_OVERRIDES, *_ALLOWED))
@@ -172,16 +184,13 @@ class FastWriter:
         """
         data = self.data
         if (data.__dict__.get("publish") is not self.publish_hook
-                or data._fill_at_next_write or not self._putter_plain()
+                or fill_pending(data) or not self._putter_plain()
                 or not self._queues_plain(core) or not self._keeps_alarm(value)):
             return False
-        data._status = data._severity = None
-        data._data["value"] = value
-        data._data["timestamp"] = TimeStamp(*epics_time(time.time()))
+        store_value(data, value, TimeStamp(*epics_time(time.time())))
         self._mark_published(0)
-        data._content.clear()
         encode = None
-        for syncs in data._queues.values():
+        for syncs in subscription_queues(data).values():
             for specs in syncs.get(None, _EMPTY).values():
                 if specs:
                     if encode is None:
@@ -196,7 +205,7 @@ class FastWriter:
                                   and not putter.__self__.log.isEnabledFor(logging.DEBUG))
 
     def _queues_plain(self, core) -> bool:
-        for queue, syncs in self.data._queues.items():
+        for queue, syncs in subscription_queues(self.data).items():
             if queue is not core:
                 return False
             for sync, names in syncs.items():
@@ -210,7 +219,7 @@ class FastWriter:
         as caproto's properties read them; severity fields are checked where caproto
         evaluates them, so a lookup that would raise there declines here."""
         data = self.data
-        md = data._data
+        md = metadata(data)
         try:
             low, high = md["lower_ctrl_limit"], md["upper_ctrl_limit"]
             if low != high and not low <= value <= high:
@@ -235,7 +244,8 @@ class FastWriter:
         """Whether caproto's ``AlarmSeverity(enum_strings.index(value))`` for these
         severity fields would succeed (remembered per field value and state list)."""
         for prop in props:
-            value, strings = prop._data["value"], prop._data["enum_strings"]
+            md = metadata(prop)
+            value, strings = md["value"], md["enum_strings"]
             seen = self._severities_seen.get(id(prop))
             if seen is not None and seen[0] is value and seen[1] is strings:
                 continue
@@ -266,7 +276,7 @@ class _Encoder:
         name = sub.spec.data_type_name
         found = self.reads.get(name)
         if found is None:
-            found = self.reads[name] = _run(self.data._read(_channel_type_by_name[name]))
+            found = self.reads[name] = _run(read_as(self.data, name))
         return wire.event_payload(sub, *found)
 
 

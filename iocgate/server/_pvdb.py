@@ -17,9 +17,8 @@ from typing import Dict, Mapping, Tuple
 
 import caproto as ca
 from caproto import ChannelData, ChannelType, SubscriptionType
-from caproto._utils import ChannelFilter, parse_channel_filter
-from caproto.server.server import PVGroup, PvpropertyData
 
+from .._compat._caproto import ChannelFilter, PVGroup, PvpropertyData, parse_channel_filter
 from ._fastwrite import FastWriter
 
 _VALUE = int(SubscriptionType.DBE_VALUE)

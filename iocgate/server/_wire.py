@@ -13,10 +13,18 @@ import struct
 from typing import List, Tuple
 
 import numpy
-from caproto import apply_arr_filter
-from caproto._backend import backend
-from caproto._commands import extract_data
-from caproto._dbr import DBR_TYPES, ChannelType, DbrStringArray, native_type, native_types
+from caproto import ChannelType, apply_arr_filter
+
+from .._compat._caproto import (
+    DBR_TYPES,
+    FAST_PATHS,
+    DbrStringArray,
+    backend,
+    extract_data,
+    metadata,
+    native_type,
+    native_types,
+)
 
 HEADER = struct.Struct(">HHHHII")
 """command, payload_size, data_type, data_count, parameter1, parameter2"""
@@ -178,6 +186,8 @@ def scalar_payload(data, data_type: int) -> bytes | None:
     Gives the same bytes as ``ChannelData.read`` + :func:`dbr_payload` for INT, FLOAT, LONG
     and DOUBLE PVs of one element read as their own type (plain or TIME_).
     """
+    if not FAST_PATHS:
+        return None
     native = data.data_type
     time_of = _TIME_OF.get(data_type)
     if time_of is None:
@@ -194,7 +204,7 @@ def scalar_payload(data, data_type: int) -> bytes | None:
     try:
         if time_of is None:
             return packer.pack(value)
-        alarm, stamp = data.alarm, data._data["timestamp"]
+        alarm, stamp = data.alarm, metadata(data)["timestamp"]
         return packer.pack(alarm.status, alarm.severity, stamp.secondsSinceEpoch,
                            stamp.nanoSeconds, value)
     except struct.error:
@@ -354,14 +364,11 @@ _NUMBER_CODES = {int(ChannelType.INT): "h", int(ChannelType.FLOAT): "f",
                  int(ChannelType.LONG): "i", int(ChannelType.DOUBLE): "d"}
 
 
-def numbers_payload(data_type: int, numbers: List[float]) -> bytes:
-    """The put payload of ``numbers`` as plain INT, FLOAT, LONG or DOUBLE elements.
-
-    Raises:
-        OverflowError: a number does not fit the type (an integer out of range, a float
-            beyond FLOAT's range).
-    """
+def numbers_fit(data_type: int, numbers: List[float]) -> bool:
+    """Whether ``numbers`` fit plain INT, FLOAT, LONG or DOUBLE elements (no integer out of
+    range, no float beyond FLOAT's range)."""
     try:
-        return struct.pack(f">{len(numbers)}{_NUMBER_CODES[data_type]}", *numbers)
-    except struct.error as exc:
-        raise OverflowError(str(exc)) from None
+        struct.pack(f">{len(numbers)}{_NUMBER_CODES[data_type]}", *numbers)
+    except (struct.error, OverflowError):
+        return False
+    return True
