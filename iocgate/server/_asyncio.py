@@ -32,6 +32,7 @@ from ._config import (
     startup_hooks,
 )
 from ._core import ServerCore
+from ._procnet import shares_udp_port
 from ._relay import CIRCUIT_START, REGISTER_PERIOD, SearchRelay
 
 READ_CHUNK = 32768
@@ -233,7 +234,8 @@ class _Server:
                                spawn=self.spawn)
         self.circuits: Set[_CircuitProtocol] = set()
         self.tasks: Set[asyncio.Task] = set()
-        self.relay = SearchRelay(self.settings.port)
+        self.relay = SearchRelay(self.settings.port, functools.partial(
+            shares_udp_port, udp_port=self.settings.port))
         self.relay_circuits: Dict[Tuple[str, int], _RelayCircuit] = {}
         self.searches: List[Tuple[str, asyncio.DatagramTransport]] = []
 

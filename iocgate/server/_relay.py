@@ -42,17 +42,23 @@ REGISTER_PERIOD = 30.0
 
 
 class SearchRelay:
-    """Which servers share this host, and the searches relayed to them.
+    """Which servers share this host and our search port, and the searches relayed to them.
 
     Args:
         own_port: our TCP port (our own beacons are ignored).
+        verify: ``verify(tcp_port)`` tells whether the server on that TCP port shares our
+            UDP search port; servers that do not are never relayed to (checked once per
+            :data:`PEER_TIMEOUT`).
         clock: monotonic seconds.
     """
 
-    def __init__(self, own_port: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, own_port: int, verify: Callable[[int], bool],
+                 clock: Callable[[], float] = time.monotonic):
         self.own_port = own_port
+        self.verify = verify
         self.clock = clock
         self.peers: Dict[Address, float] = {}
+        self._others: Dict[Address, float] = {}  # servers on other search ports
         self._pending: OrderedDict[int, Tuple[Address, int, float]] = OrderedDict()
         self._ids = itertools.count(1)
 
@@ -77,12 +83,19 @@ class SearchRelay:
             if command != wire.RSRV_IS_UP or port == self.own_port:
                 continue
             host = str(ipaddress.IPv4Address(address)) if address else source[0]
-            if ipaddress.IPv4Address(host).is_loopback:
-                new = new or (host, port) not in self.peers
-                self.peers[(host, port)] = now
-        for peer, seen in list(self.peers.items()):
-            if now - seen > PEER_TIMEOUT:
-                del self.peers[peer]
+            peer = (host, port)
+            if not ipaddress.IPv4Address(host).is_loopback or peer in self._others:
+                continue
+            if peer not in self.peers:
+                if not self.verify(port):
+                    self._others[peer] = now
+                    continue
+                new = True
+            self.peers[peer] = now
+        for known in (self.peers, self._others):
+            for peer, seen in list(known.items()):
+                if now - seen > PEER_TIMEOUT:
+                    del known[peer]
         return new
 
     def relay(self, searches: Sequence[Tuple[str, int, int, int]], client: Address

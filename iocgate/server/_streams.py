@@ -12,6 +12,7 @@ updates wait in their bounded queues (newest kept) and the reader stops once
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import socket
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Sequence, Set, Tuple
@@ -31,6 +32,7 @@ from ._config import (
     startup_hooks,
 )
 from ._core import ServerCore
+from ._procnet import shares_udp_port
 from ._relay import CIRCUIT_START, REGISTER_PERIOD, SearchRelay
 from ._repeatlog import RepeatLog
 
@@ -196,7 +198,8 @@ class StreamServer:
                                max_array_bytes=self.settings.max_array_bytes, spawn=lib.spawn)
         self.sockets: List[Any] = []
         self.errors = RepeatLog(log, "server")
-        self.relay = SearchRelay(self.settings.port)
+        self.relay = SearchRelay(self.settings.port, functools.partial(
+            shares_udp_port, udp_port=self.settings.port))
         self.relay_circuits: Dict[Tuple[str, int], Any] = {}
         self.searches: List[Tuple[str, Any]] = []
         self.retired: Set[Any] = set()
