@@ -20,7 +20,7 @@ def pv(request, server, xfail_on) -> str:
     if request.param == "SLOW":
         xfail_on(server, "caproto", "runs putters in tasks while later requests go on")
     return request.param
-ROUNDS = 20
+ROUNDS = 10
 
 
 def string_put(chan: rawca.Channel, text: str, ioid: int) -> bytes:
