@@ -168,14 +168,15 @@ class DeviceScanner:
 
     async def _link_changes(self, link_errors: Dict[Any, BaseException], up: Set[Any],
                             read_ok: Set[ScanItem], stamp: float) -> None:
-        """Alarm every PV of an endpoint that went down; make every PV of one that came
+        """Alarm every PV of an endpoint that went down (also those read just before it
+        did: their next read would only probe the link); make every PV of one that came
         back due now."""
         for endpoint, error in link_errors.items():
             if endpoint not in self._down:
                 log.warning("%s: link down: %s", endpoint.name, error)
                 self._down.add(endpoint)
             for item in self.items:
-                if item.endpoint is endpoint and item not in read_ok:
+                if item.endpoint is endpoint:
                     await item.bound.apply(error, None, stamp)
         now = self._clock()
         for endpoint in up - set(link_errors):
