@@ -92,7 +92,7 @@ class Worker:
         does (from inside a job), elsewhere this does nothing."""
         if threading.current_thread() is not self._thread:
             return
-        while True:
+        while self._urgent:  # (a look without the lock; taking one is under it)
             with self._cond:
                 job = self._take(self._urgent)
             if job is None:
