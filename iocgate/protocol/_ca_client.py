@@ -228,3 +228,36 @@ def error_request(reply: Reply) -> Reply:
         raise ValueError("ERROR reply without the offending header")
     command, _, data_type, count, p1, p2 = HEADER.unpack_from(reply.payload, 0)
     return Reply(command, data_type, count, p1, p2, b"")
+
+
+#: ECA codes a server sends in replies: ``{code: (name, meaning)}`` (subset of EPICS'
+#: caerr.h; unknown codes are reported by number).
+ECA_TEXT = {
+    1: ("ECA_NORMAL", "normal successful completion"),
+    72: ("ECA_TOLARGE", "transfer larger than EPICS_CA_MAX_ARRAY_BYTES"),
+    106: ("ECA_DISCONNCHID", "channel is disconnected"),
+    114: ("ECA_BADTYPE", "invalid data type"),
+    142: ("ECA_INTERNAL", "internal failure"),
+    152: ("ECA_GETFAIL", "channel read request failed"),
+    160: ("ECA_PUTFAIL", "channel write request failed"),
+    168: ("ECA_ADDFAIL", "channel subscription request failed"),
+    176: ("ECA_BADCOUNT", "invalid element count"),
+    186: ("ECA_BADSTR", "invalid string"),
+    192: ("ECA_DISCONN", "virtual circuit disconnect"),
+    330: ("ECA_BADMASK", "invalid event selection mask"),
+    368: ("ECA_NORDACCESS", "read access denied"),
+    376: ("ECA_NOWTACCESS", "write access denied"),
+    400: ("ECA_NOCONVERT", "no reasonable data conversion between client and server types"),
+    410: ("ECA_BADCHID", "invalid channel identifier"),
+}
+
+
+def eca_ok(status: int) -> bool:
+    """Whether an ECA status code means success (its severity bit 0 is set)."""
+    return bool(status & 1)
+
+
+def eca_name(status: int) -> Tuple[str, str]:
+    """``(name, meaning)`` of an ECA code, e.g. ``('ECA_PUTFAIL', 'channel write request
+    failed')``; ``('ECA_<code>', 'status <code>')`` for codes not in :data:`ECA_TEXT`."""
+    return ECA_TEXT.get(status, (f"ECA_{status}", f"status {status}"))

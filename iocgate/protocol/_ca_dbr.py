@@ -124,8 +124,9 @@ def _text(raw: bytes) -> str:
 
 def decode_metadata(data_type: int, payload: Any) -> Dict[str, Any]:
     """The metadata of a payload as pyepics names it: ``status``, ``severity``,
-    ``timestamp`` (POSIX s, float), ``posixseconds``, ``nanoseconds``, ``units``,
-    ``precision``, the limits, ``enum_strs`` (tuple) -- those the DBR type carries.
+    ``timestamp`` (POSIX s, float, to the microsecond), ``posixseconds``, ``nanoseconds``,
+    ``units``, ``precision``, the limits, ``enum_strs`` (tuple) -- those the DBR type
+    carries.
 
     Raises:
         ValueError: payload shorter than the metadata block.
@@ -138,7 +139,8 @@ def decode_metadata(data_type: int, payload: Any) -> Dict[str, Any]:
     if "seconds" in md:
         seconds = md.pop("seconds")
         md["posixseconds"] = seconds + EPICS_EPOCH
-        md["timestamp"] = md["posixseconds"] + md["nanoseconds"] * 1e-9
+        # microseconds, as libca users (pyepics) see it
+        md["timestamp"] = md["posixseconds"] + 1e-6 * (md["nanoseconds"] // 1000)
     if "units" in md:
         md["units"] = _text(md["units"])
     if "strs" in md:

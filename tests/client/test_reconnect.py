@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from caproto.threading.client import Context
-
 from iocgate.client import PV
+from iocgate.client._core import Context
 from iocgate.testing import epics_tool
 
 from .conftest import HERE, SOFTIOC_READY, start_ioc, stop_ioc
@@ -41,5 +40,5 @@ def test_disconnect_and_reconnect_callbacks(ca_port, ca_env, tmp_path):
         assert pv.wait_for_connection(timeout=30) and pv.get(use_monitor=False) == 1.25
         assert pv.units == "V"
     finally:
-        context.disconnect()
+        context.close()
         stop_ioc(ioc)
