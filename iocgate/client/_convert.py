@@ -73,6 +73,8 @@ def python_value(value: Any, native: DBR, nelm: int, *, count: Optional[int] = N
     (a numpy ``str`` array), at most ``count`` elements."""
     if value is None or (isinstance(value, str) and nelm <= 1):
         return value
+    if nelm <= 1 and type(value) is list and len(value) == 1:  # one decoded number
+        return value[0]
     if isinstance(value, str):  # one element in use of a STRING waveform
         value = [value]
     if nelm <= 1 and not isinstance(value, list):

@@ -276,11 +276,12 @@ class _ReadMany:
         self._changed = threading.Condition(self._lock)
 
     def start(self, names: Sequence[str]) -> None:
-        for name in dict.fromkeys(names):
-            channel = self.context.attach(name, self)
-            self.channels[name] = channel
-            if name not in _Keeper.channels:
-                _Keeper.channels[name] = self.context.attach(name, _keeper)
+        with self.context.batch():
+            for name in dict.fromkeys(names):
+                channel = self.context.attach(name, self)
+                self.channels[name] = channel
+                if name not in _Keeper.channels:
+                    _Keeper.channels[name] = self.context.attach(name, _keeper)
 
     def _ca_access(self, channel: Channel, rights: int) -> None:
         pass

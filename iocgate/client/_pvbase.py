@@ -143,8 +143,8 @@ class PVBase:
         values, md = dbr.decode(data_type, count, payload)
         if with_value:
             self._apply_reply(values, data_type, md)
-        else:
-            self._args.update(md)
+            return self._raw
+        self._args.update(md)
         return _convert.raw_value(values, self._nat())
 
     def _apply_reply(self, data: Any, data_type: int, md: Dict[str, Any]) -> None:

@@ -50,8 +50,11 @@ WIRE_DTYPE = {DBR.SHORT: numpy.dtype(">i2"), DBR.FLOAT: numpy.dtype(">f4"),
               DBR.LONG: numpy.dtype(">i4"), DBR.DOUBLE: numpy.dtype(">f8")}
 ELEMENT_SIZE = {DBR.STRING: STRING_SIZE, **{t: d.itemsize for t, d in WIRE_DTYPE.items()}}
 
-_STS = struct.Struct(">hh")
-_TIME = struct.Struct(">hhII")
+_PLAIN = tuple(DBR)
+# One element of each numeric type, unpacked without numpy (the common scalar case).
+_SCALAR = {DBR.SHORT: struct.Struct(">h"), DBR.FLOAT: struct.Struct(">f"),
+           DBR.ENUM: struct.Struct(">H"), DBR.CHAR: struct.Struct(">B"),
+           DBR.LONG: struct.Struct(">i"), DBR.DOUBLE: struct.Struct(">d")}
 # GR limit order on the wire; CTRL adds the two control limits.
 _GR_LIMITS = ("upper_disp_limit", "lower_disp_limit", "upper_alarm_limit",
               "upper_warning_limit", "lower_warning_limit", "lower_alarm_limit")
@@ -67,7 +70,7 @@ def native(data_type: int) -> DBR:
     """
     if not 0 <= data_type <= 34:
         raise ValueError(f"DBR code {data_type} carries no value")
-    return DBR(data_type % 7)
+    return _PLAIN[data_type % 7]
 
 
 def promote(plain: int, form: str) -> int:
@@ -151,10 +154,15 @@ def decode_metadata(data_type: int, payload: Any) -> Dict[str, Any]:
 
 
 def decode_values(data_type: int, count: int, payload: Any) -> Any:
-    """The values after the metadata: a list of ``str`` for STRING types, else a numpy array
-    in native byte order (length ``count``; a short payload gives fewer elements)."""
+    """The values after the metadata: a list of ``str`` for STRING types, a one-item list for
+    one numeric element, else a numpy array in native byte order (length ``count``; a short
+    payload gives fewer elements)."""
     plain = native(data_type)
     start = METADATA_SIZE[data_type]
+    if count == 1 and plain != DBR.STRING:
+        scalar = _SCALAR[plain]
+        if len(payload) - start >= scalar.size:
+            return list(scalar.unpack_from(payload, start))
     if plain == DBR.STRING:
         raw = bytes(payload[start:start + STRING_SIZE * count])
         return [_text(raw[i:i + STRING_SIZE]) for i in range(0, len(raw), STRING_SIZE)]
