@@ -122,17 +122,21 @@ class PV(PVBase):
                                   {"pvname": self.pvname, "conn": connected, "pv": self})
 
     def _on_ctrl(self, status: int, data_type: int, count: int, payload: Any) -> None:
-        if payload is not None and wire.eca_ok(status):
+        readable = payload is not None and wire.eca_ok(status)
+        if readable:
             self._apply_payload(data_type, count, payload,
                                 with_value=(self._args["nelm"] or 1) <= 1)
         self._ctrl_loaded = True
-        self._ready.set()
+        if self._subscription is None or self._monitor_seen or not readable:
+            self._ready.set()
 
     def _on_event(self, status: int, data_type: int, count: int, payload: Any) -> None:
         if not wire.eca_ok(status):
             return
         self._apply_payload(data_type, count, payload)
         self._monitor_seen = True
+        if self._ctrl_loaded:
+            self._ready.set()
         if self.callbacks and self._passes_monitor_delta():
             self._dispatcher.call(self._run_callbacks_with, dict(self._args))
 
@@ -153,7 +157,8 @@ class PV(PVBase):
 
     def wait_for_connection(self, timeout: Optional[float] = None,
                             raise_on_error: Optional[bool] = None) -> bool:
-        """Wait until connected with the control metadata in hand.
+        """Wait until connected with the control metadata (and, when monitored, the first
+        value) in hand.
 
         Args:
             timeout: seconds; ``None`` = ``connection_timeout`` or :data:`DEFAULT_TIMEOUT`.

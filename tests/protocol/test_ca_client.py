@@ -82,12 +82,13 @@ def test_reply_whole_bytewise_and_with_trailing_bytes(reply, command):
     replies, used = m.read_messages(wire)
     assert [r._replace(payload=bytes(r.payload)) for r in replies] == [expected]
     assert used == len(wire)
-    # byte by byte: nothing until the last byte, then the message
-    buffer = b""
-    for i, byte in enumerate(wire):
-        buffer += bytes([byte])
-        replies, used = m.read_messages(buffer)
-        if i < len(wire) - 1:
+    # byte by byte (for a large message: every byte of its headers, then a few cuts):
+    # nothing until the last byte, then the message
+    cuts = range(1, len(wire) + 1) if len(wire) < 4096 else [
+        *range(1, 64), len(wire) // 2, len(wire) - 1, len(wire)]
+    for cut in cuts:
+        replies, used = m.read_messages(wire[:cut])
+        if cut < len(wire):
             assert (replies, used) == ([], 0)
     assert [r._replace(payload=bytes(r.payload)) for r in replies] == [expected]
     # trailing bytes of the next message stay unread
