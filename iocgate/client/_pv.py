@@ -112,7 +112,7 @@ class PV(PVBase):
                           self._on_ctrl)
         if self.auto_monitor and self._subscription is None:
             self._subscription = self.context.subscribe(
-                channel, self._read_type(), self._request_count(), MONITOR_MASK,
+                channel, self._read_type(), self._request_count(monitor=True), MONITOR_MASK,
                 self._on_event)
         self._notify_connection(True)
 
@@ -268,9 +268,10 @@ class PV(PVBase):
         except CAError as exc:
             self._fail(exc, raise_on_error)
             return None
-        # as pyepics: a fresh read gives the keys of its form, the monitored cache all keys
-        keys = {"time": TIME_KEYS, "ctrl": CTRL_KEYS, "native": ()}[form]
-        md = dict(self._args) if (with_ctrlvars or cached) else {k: self._args[k] for k in keys}
+        # as pyepics: a fresh read gives the keys its DBR type carries, the monitored cache
+        # every key
+        md = dict(self._args) if (with_ctrlvars or cached) else {
+            k: self._args[k] for k in self._read_keys}
         md["value"] = self._converted(count=count, as_string=as_string, as_numpy=as_numpy,
                                       raw=raw)
         return SimpleNamespace(**md) if as_namespace else md

@@ -89,6 +89,7 @@ class PVBase:
         self._native: Optional[int] = None
         self._raw: Any = None
         self._ctrl_loaded = False
+        self._read_keys: Tuple[str, ...] = ()  # metadata keys of the last reply
         self._next_index = 0
         self.put_complete: Optional[bool] = None
         self.last_put_error: Optional[Exception] = None
@@ -123,12 +124,19 @@ class PVBase:
     def auto_monitor(self, value: Optional[bool]) -> None:
         self._auto_monitor = value
 
-    def _request_count(self, count: Optional[int] = None) -> int:
-        """Elements to ask the server for: ``count`` (or the PV's ``count``) when below NELM,
-        else 0, which means the server's current length (a waveform's NORD)."""
-        count = self._default_count if count is None else count
+    def _request_count(self, count: Optional[int] = None, monitor: bool = False) -> int:
+        """Elements to ask the server for, as pyepics does: an explicit ``count`` up to NELM
+        (a waveform then comes zero-filled past NORD); the PV's ``count`` likewise for its
+        monitor, but for reads only when below NELM; else 0, the server's current length
+        (a waveform's NORD)."""
         nelm = self._args["nelm"] or 0
-        return int(count) if count is not None and 0 < count < nelm else 0
+        if count is None:
+            count = self._default_count
+            if not monitor and count is not None and count >= nelm:
+                count = None
+        if count is None or count <= 0 or nelm <= 1:
+            return 0
+        return min(int(count), nelm)
 
     def _apply_access(self, rights: int) -> Tuple[bool, bool]:
         access, read, write = _convert.access_string(rights)
@@ -141,6 +149,7 @@ class PVBase:
         only, e.g. for a read of fewer elements than the server has, which must not replace
         the monitored value). Returns the reply's raw value."""
         values, md = dbr.decode(data_type, count, payload)
+        self._read_keys = tuple(md)
         if with_value:
             self._apply_reply(values, data_type, md)
             return self._raw

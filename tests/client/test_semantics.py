@@ -44,7 +44,9 @@ def test_counts_reach_the_server(servers):
     name = servers.p + "wave"
     assert caget(name, count=1).tolist() == [1.5]
     assert PV(name).get(count=2, use_monitor=False).tolist() == [1.5, 2.5]
-    assert PV(name, count=32).get().tolist() == [1.5, 2.5, 3.5]
+    assert PV(name, count=32, auto_monitor=False).get().tolist() == [1.5, 2.5, 3.5]
+    # monitored: asks for min(count, NELM) elements, zero-filled past NORD, as pyepics
+    assert PV(name, count=32).get().tolist() == [1.5, 2.5, 3.5] + [0.0] * 13
     seen = []
     got = threading.Event()
     limited = PV(name, count=2, callback=lambda value=None, **_: (seen.append(value),

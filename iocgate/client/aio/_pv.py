@@ -291,7 +291,7 @@ class PV(PVBase):
         if self._subscription is None and self._channel is not None:
             assert self.context is not None
             self._subscription = self.context.subscribe(
-                self._channel, self._read_type(), self._request_count(), MONITOR_MASK,
+                self._channel, self._read_type(), self._request_count(monitor=True), MONITOR_MASK,
                 self._on_event)
 
     async def monitor(self, timeout: Optional[float] = None) -> AsyncIterator[Dict[str, Any]]:
