@@ -121,6 +121,8 @@ class _Circuit:
         self.channels: Dict[int, Channel] = {}  # cid -> channel
         self.ioids: Dict[int, Tuple[Channel, Completion]] = {}
         self.dead = False
+        self.last_heard = time.monotonic()
+        self.echo_sent: Optional[float] = None
 
     def sendall(self, data: bytes) -> None:
         """Send ``data`` whole (callers on any thread; one message stream at a time).
@@ -162,6 +164,9 @@ class Context:
             addresses.append(("255.255.255.255", port))
         self.addresses = unique(addresses)
         self.repeater = ("127.0.0.1", int(env.get("EPICS_CA_REPEATER_PORT", "5065")))
+        #: Seconds of silence after which a circuit is probed with ECHO, and then given to
+        #: answer before it is dropped (libca's EPICS_CA_CONN_TMO, default 30 s).
+        self.conn_timeout = float(env.get("EPICS_CA_CONN_TMO", "30"))
         self._lock = threading.RLock()
         self._batching = threading.local()
         self._cids = itertools.count(1)
@@ -387,8 +392,9 @@ class Context:
         wait = 1.0 if due is None else due - now
         if not self._repeater_confirmed:
             wait = min(wait, self._repeater_due - now)
-        if any(not c.ready for c in self._circuits.values()):
-            wait = min(wait, 0.5)
+        if self._circuits:
+            wait = min(wait, 0.5 if any(not c.ready for c in self._circuits.values()) else
+                       max(0.1, self.conn_timeout / 4))
         return max(0.0, wait)
 
     def _periodic(self) -> None:
@@ -402,8 +408,17 @@ class Context:
                 for address in self.addresses:
                     self._sendto(datagram, address)
         for circuit in list(self._circuits.values()):
-            if not circuit.ready and now - circuit.started > CONNECT_TIMEOUT:
-                self._drop(circuit)
+            if not circuit.ready:
+                if now - circuit.started > CONNECT_TIMEOUT:
+                    self._drop(circuit)
+            elif circuit.echo_sent is not None:
+                if now - circuit.echo_sent > self.conn_timeout:
+                    log.warning("CA server %s did not answer an echo within %g s; "
+                                "disconnecting", circuit.host, self.conn_timeout)
+                    self._drop(circuit)
+            elif now - circuit.last_heard > self.conn_timeout:
+                circuit.echo_sent = now
+                circuit.pending.append(wire.echo())
 
     def _sendto(self, datagram: bytes, address: Tuple[str, int]) -> None:
         try:
@@ -498,6 +513,8 @@ class Context:
         if not data:
             self._drop(circuit)
             return
+        circuit.last_heard = time.monotonic()
+        circuit.echo_sent = None
         if circuit.buffer:  # parse an immutable copy: payloads may outlive this call
             data = bytes(circuit.buffer + data)
         try:
