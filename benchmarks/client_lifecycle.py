@@ -146,8 +146,13 @@ def one_exit(lib: str, env: dict) -> tuple:
 
 
 def exits(lib: str, env: dict, runs: int) -> dict:
+    results = []
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda _: one_exit(lib, env), range(runs)))
+        for result in pool.map(lambda _: one_exit(lib, env), range(runs)):
+            results.append(result)
+            if len(results) % 50 == 0:  # progress, so a long run can be judged part-way
+                print(f"{lib}: {len(results)} runs, {sum(r[1] for r in results)} bad",
+                      file=sys.stderr, flush=True)
     bad = [r for r in results if r[1]]
     if bad:
         print(f"{lib}: first bad exit:\n{bad[0][2]}", file=sys.stderr)
@@ -172,9 +177,10 @@ def main() -> None:
         try:
             report = {}
             for lib in ("iocgate.client", "epics"):
-                delays = reconnect(lib, ioc, env, args.restarts)
-                report[lib] = {"reconnect_s": delays, "rss_mb": rss(lib, env, args.rounds)}
-                print(lib, report[lib], file=sys.stderr)
+                delays = reconnect(lib, ioc, env, args.restarts) or [float("nan")]
+                sizes = rss(lib, env, args.rounds) if args.rounds else [float("nan")] * 2
+                report[lib] = {"reconnect_s": delays, "rss_mb": sizes}
+                print(lib, report[lib], file=sys.stderr, flush=True)
             report["iocgate.client"]["exit"] = exits("iocgate.client", env, args.exits)
             report["epics"]["exit"] = exits("epics", env, args.pyepics_exits)
         finally:
