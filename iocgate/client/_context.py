@@ -76,20 +76,23 @@ _dispatcher: Optional[Dispatcher] = None
 def default_context() -> Context:
     """The shared client context, created on first use from the ``EPICS_CA_*`` environment
     current at that moment (address list, server and repeater ports)."""
-    global _context, _dispatcher
+    global _context
     with _lock:
         if _context is None or _context.closed:
             _context = Context()
-        if _dispatcher is None:
-            _dispatcher = Dispatcher()
         return _context
 
 
 def dispatcher() -> Dispatcher:
-    """The thread face's callback runner (started with the shared context)."""
-    default_context()
-    assert _dispatcher is not None
-    return _dispatcher
+    """The thread face's callback runner, for every context (started on first use)."""
+    global _dispatcher
+    runner = _dispatcher
+    if runner is None:
+        with _lock:
+            if _dispatcher is None:
+                _dispatcher = Dispatcher()
+            runner = _dispatcher
+    return runner
 
 
 def reset_default_context() -> None:

@@ -15,6 +15,7 @@ count, payload)``; a failed circuit completes pending requests with ``ECA_DISCON
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import getpass
@@ -26,6 +27,7 @@ import socket
 import struct
 import threading
 import time
+import weakref
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..protocol import _ca_client as wire
@@ -147,6 +149,16 @@ def _wait_writable(sock: socket.socket) -> None:
         sel.select(1.0)
 
 
+_live: weakref.WeakSet[Context] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Stop every context's I/O thread before the interpreter tears modules down."""
+    for context in list(_live):
+        context.close()
+
+
 class Context:
     """A Channel Access client: addresses from the ``EPICS_CA_*`` environment current when it
     is created, its own UDP socket and I/O thread (started here, daemon), closed by
@@ -197,6 +209,7 @@ class Context:
         self._hello = (wire.host_name(socket.gethostname()) + wire.client_name(user))
         self._thread = threading.Thread(target=self._run, name="iocgate-ca-io", daemon=True)
         self._thread.start()
+        _live.add(self)
 
     # ---- public API (any thread) ----------------------------------------------------------
     @property

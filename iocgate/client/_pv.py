@@ -77,7 +77,6 @@ class PV(PVBase):
         self.verbose = verbose
         self.connection_timeout = connection_timeout
         self.context = context if context is not None else default_context()
-        self._dispatcher = dispatcher()
         self._ready = threading.Event()
         self._monitor_seen = False
         self._subscription: Optional[Subscription] = None
@@ -95,7 +94,7 @@ class PV(PVBase):
     def _ca_access(self, channel: Channel, rights: int) -> None:
         read, write = self._apply_access(rights)
         for callback in list(self.access_callbacks):
-            self._dispatcher.call(_safe, callback, (read, write), {"pv": self})
+            dispatcher().call(_safe, callback, (read, write), {"pv": self})
 
     def _ca_connection(self, channel: Channel, connected: bool) -> None:
         if not connected:
@@ -118,7 +117,7 @@ class PV(PVBase):
 
     def _notify_connection(self, connected: bool) -> None:
         for callback in list(self.connection_callbacks):
-            self._dispatcher.call(_safe, callback, (),
+            dispatcher().call(_safe, callback, (),
                                   {"pvname": self.pvname, "conn": connected, "pv": self})
 
     def _on_ctrl(self, status: int, data_type: int, count: int, payload: Any) -> None:
@@ -138,7 +137,7 @@ class PV(PVBase):
         if self._ctrl_loaded:
             self._ready.set()
         if self.callbacks and self._passes_monitor_delta():
-            self._dispatcher.call(self._run_callbacks_with, dict(self._args))
+            dispatcher().call(self._run_callbacks_with, dict(self._args))
 
     def _run_callbacks_with(self, args: Dict[str, Any]) -> None:
         for index, (callback, kw) in sorted(self.callbacks.items()):
@@ -337,7 +336,7 @@ class PV(PVBase):
                     if not wait:
                         log.warning("%s", error)
                 if callback is not None:
-                    self._dispatcher.call(_safe, callback, (),
+                    dispatcher().call(_safe, callback, (),
                                           {"pvname": self.pvname, **extra})
                 reply(status, *rest)
 
