@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import functools
 import getpass
 import itertools
@@ -83,22 +84,19 @@ class Channel:
         return ("", 0) if self.circuit is None else self.circuit.address
 
 
+@dataclasses.dataclass(eq=False)
 class Subscription:
     """An EVENT_ADD of a channel, re-sent whenever the channel (re)connects.
 
     ``on_event(status, data_type, count, payload)`` runs on the I/O thread per update.
     """
 
-    __slots__ = ("channel", "subid", "data_type", "count", "mask", "on_event")
-
-    def __init__(self, channel: Channel, subid: int, data_type: int, count: int, mask: int,
-                 on_event: Completion) -> None:
-        self.channel = channel
-        self.subid = subid
-        self.data_type = data_type
-        self.count = count
-        self.mask = mask
-        self.on_event = on_event
+    channel: Channel
+    subid: int
+    data_type: int
+    count: int
+    mask: int
+    on_event: Completion
 
     def request(self) -> bytes:
         assert self.channel.sid is not None

@@ -17,7 +17,6 @@ from iocgate.client import (
     PV,
     CAError,
     Device,
-    Motor,
     caget,
     camonitor,
     camonitor_clear,
@@ -125,33 +124,26 @@ def test_device_write_state_to_a_file_name(servers, tmp_path):
     assert path.read_text() == f"{servers.p}long  42\n"
 
 
-@pytest.fixture
-def m1(servers):
-    motor = Motor(servers.p + "m1", delim=":", timeout=10)
-    motor.move(0.0, wait=True, timeout=20, ignore_limits=True)
-    return motor
-
-
-def test_motor_move_waits_for_the_move_not_the_early_put_callback(m1):
+def test_motor_move_waits_for_the_move_not_the_early_put_callback(motor):
     # regression: move(wait=True) returned at once on this motor (its put callback completes
     # before it moves) and ascan recorded [4, 4, 4] for 3/3.5/4
-    assert m1.move(3.0, wait=True, timeout=30) == 0
-    assert m1.get_position(readback=True) == pytest.approx(3.0, abs=1e-3)
-    assert m1.done_moving == 1 and m1.drive == 3.0
-    result = ascan(m1, 3.0, 4.0, 3, progress=False)
-    np.testing.assert_allclose(result[m1.prefix], [3.0, 3.5, 4.0], atol=1e-3)
+    assert motor.move(3.0, wait=True, timeout=30) == 0
+    assert motor.get_position(readback=True) == pytest.approx(3.0, abs=1e-3)
+    assert motor.done_moving == 1 and motor.drive == 3.0
+    result = ascan(motor, 3.0, 4.0, 3, progress=False)
+    np.testing.assert_allclose(result[motor.prefix], [3.0, 3.5, 4.0], atol=1e-3)
 
 
-def test_scan_rows_are_on_disk_before_a_failing_point(servers, m1, tmp_path):
+def test_scan_rows_are_on_disk_before_a_failing_point(servers, motor, tmp_path):
     path = tmp_path / "scan.csv"
     caput(servers.p + "m1:HLM", 0.6, wait=True)
     try:
         with pytest.raises(LimitError):
-            ascan(m1, 0.0, 1.0, 3, progress=False, filename=str(path))
+            ascan(motor, 0.0, 1.0, 3, progress=False, filename=str(path))
     finally:
         caput(servers.p + "m1:HLM", 10.0, wait=True)
     rows = list(csv.reader(path.open()))
-    assert rows[0] == [m1.prefix] and [float(r[0]) for r in rows[1:]] == pytest.approx(
+    assert rows[0] == [motor.prefix] and [float(r[0]) for r in rows[1:]] == pytest.approx(
         [0.0, 0.5], abs=1e-3)
 
 
