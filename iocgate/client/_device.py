@@ -269,10 +269,10 @@ class Motor(Device):
              confirm_move: bool = False, raise_on_error: Optional[bool] = None) -> int:
         """Move to ``val`` (or by ``val`` with ``relative``), in user, dial or raw coordinates.
 
-        With ``wait``, the move is complete only once the put completed, ``DMOV`` has gone
-        from 0 back to 1 (or was 1 with the readback already there) and the readback is at
-        the target within ``RDBD`` (or the readback's precision): a motor whose put callback
-        completes early is still waited for.
+        With ``wait``, the move is complete only once the put completed and, after that,
+        ``DMOV`` is 1 (the motor record sets it to 0 while processing the new drive value)
+        with the readback at the target within ``RDBD`` (or the readback's precision): a
+        motor whose put callback completes early is still waited for.
 
         Args:
             timeout: seconds to wait for the end of the move.
@@ -353,7 +353,12 @@ class Motor(Device):
 
 
 class _MoveWatch:
-    """Waits for a move: put completion, then ``DMOV`` 0 -> 1 and the readback at target."""
+    """Waits for a move: the put's completion, then ``DMOV`` 1 with the readback at the
+    target, from reads made after the completion and from the monitor events stamped no
+    earlier than those reads (events queued from before the move are ignored)."""
+
+    #: Seconds between fresh reads while waiting (a safety net under the monitor events).
+    POLL = 1.0
 
     def __init__(self, motor: Motor, readback: str, target: float) -> None:
         self.motor = motor
@@ -361,33 +366,37 @@ class _MoveWatch:
         self.dmov = motor.PV("DMOV")
         self.readback = motor.PV(readback)
         self.changed = threading.Condition()
-        self.seen_zero = False
-        self.no_move = False  # at the target with DMOV 1 right after the put completed
-        self.done = None  # latest DMOV
-        self.position = None  # latest readback
+        self.latest: Dict[str, Any] = {}  # "dmov"/"readback" -> (timestamp, value)
         rdbd = motor._pvs.get("RDBD")
         tolerance = rdbd.get(raise_on_error=False) if rdbd is not None and rdbd.connected else 0
         precision = self.readback.precision
         self.tolerance = max(tolerance or 0, 10.0 ** -(precision if precision else 6))
 
-    def _on_dmov(self, value: Any = None, **_: Any) -> None:
+    def _update(self, key: str, value: Any, timestamp: Optional[float]) -> None:
         with self.changed:
-            self.seen_zero = self.seen_zero or value == 0
-            self.done = value
-            self.changed.notify_all()
+            stamp = -1.0 if timestamp is None else timestamp
+            if key not in self.latest or stamp >= self.latest[key][0]:
+                self.latest[key] = (stamp, value)
+                self.changed.notify_all()
 
-    def _on_readback(self, value: Any = None, **_: Any) -> None:
-        with self.changed:
-            self.position = value
-            self.changed.notify_all()
+    def _on_dmov(self, value: Any = None, timestamp: Optional[float] = None, **_: Any) -> None:
+        if "dmov" in self.latest:  # only once the fresh read is in
+            self._update("dmov", value, timestamp)
 
-    def _finished_at(self) -> bool:
-        return self.position is not None and abs(self.position - self.target) <= (
-            self.tolerance)
+    def _on_readback(self, value: Any = None, timestamp: Optional[float] = None,
+                     **_: Any) -> None:
+        if "readback" in self.latest:
+            self._update("readback", value, timestamp)
+
+    def _read_now(self) -> None:
+        for key, pv in (("dmov", self.dmov), ("readback", self.readback)):
+            md = pv.get_with_metadata(use_monitor=False, raise_on_error=True)
+            self._update(key, md["value"], md.get("timestamp"))
 
     def _finished(self) -> bool:
-        at_target = self._finished_at()
-        return self.done == 1 and at_target and (self.seen_zero or self.no_move)
+        position = self.latest["readback"][1]
+        return self.latest["dmov"][1] == 1 and position is not None and abs(
+            position - self.target) <= self.tolerance
 
     def run(self, drive: str, timeout: Optional[float]) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -395,16 +404,19 @@ class _MoveWatch:
                    self.readback.add_callback(self._on_readback, with_ctrlvars=False))
         try:
             self.motor.put(drive, self.target, wait=True, timeout=timeout)
-            # fresh values after the put completed: later ones arrive through the callbacks
-            self._on_dmov(value=self.dmov.get(use_monitor=False))
-            self._on_readback(value=self.readback.get(use_monitor=False))
-            with self.changed:
-                self.no_move = not self.seen_zero and self.done == 1 and self._finished_at()
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                if not self.changed.wait_for(self._finished, remaining):
-                    raise CATimeoutError(self.dmov.pvname, timeout,
-                                         f"finish the move to {self.target!r} (readback "
-                                         f"{self.position!r}, DMOV {self.done!r})")
+            while True:
+                self._read_now()
+                with self.changed:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    step = self.POLL if remaining is None else min(self.POLL, remaining)
+                    if self.changed.wait_for(self._finished, step):
+                        return
+            raise CATimeoutError(self.dmov.pvname, timeout,
+                                 f"finish the move to {self.target!r} (readback "
+                                 f"{self.latest['readback'][1]!r}, DMOV "
+                                 f"{self.latest['dmov'][1]!r})")
         finally:
             self.dmov.remove_callback(indices[0])
             self.readback.remove_callback(indices[1])
