@@ -11,18 +11,24 @@ from ._errors import (
     LimitError,
     NodeAccessError,
 )
-from .ioc import (
-    DeviceConfig,
-    DeviceGroup,
-    MissedScans,
-    PVGroup,
-    Simulation,
-    SubGroup,
-    get_pv_pair_wrapper,
-    pvproperty,
-    run_ioc,
-    serve,
-)
+
+# The IOC layer (and caproto's server) load on first use, so a client script that only
+# imports iocgate.client starts without them.
+_IOC_NAMES = ("DeviceConfig", "DeviceGroup", "MissedScans", "PVGroup", "Simulation",
+              "SubGroup", "get_pv_pair_wrapper", "pvproperty", "run_ioc", "serve")
+
+
+def __getattr__(name: str):
+    if name in _IOC_NAMES:
+        from . import ioc
+
+        return getattr(ioc, name)
+    if name == "ioc":
+        import importlib
+
+        return importlib.import_module(".ioc", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

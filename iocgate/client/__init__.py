@@ -1,8 +1,9 @@
-"""Channel Access client helpers with pyepics' names and semantics, in pure Python (caproto).
+"""Channel Access client helpers with pyepics' names and semantics, in pure Python.
 
-Sync face (this package) on caproto's threading client; async face in
-:mod:`iocgate.client.aio`; step scans in :mod:`iocgate.client.scan`. Values, metadata and
-errors are converted once, in code shared by both faces.
+One client core (:mod:`iocgate.client._core`: searches, circuits, subscriptions, beacons, on
+the sans-I/O codec of :mod:`iocgate.protocol`) serves the sync face (this package) and the
+async face (:mod:`iocgate.client.aio`); step scans are in :mod:`iocgate.client.scan`. Values,
+metadata and errors are converted once, in code shared by both faces.
 
 Example::
 
@@ -40,11 +41,11 @@ from ._procedural import (
     caput_many,
     get_pv,
 )
-from ._pv import DEFAULT_TIMEOUT, PUT_TIMEOUT, PV
+from ._pv import DEFAULT_TIMEOUT, PUT_TIMEOUT, PV, poll
 
 __all__ = [
     "PV", "Device", "Motor", "Alarm", "device_from_group", "group_pvnames",
     "caget", "caput", "caget_many", "caput_many", "cainfo", "camonitor", "camonitor_clear",
-    "get_pv", "default_context", "reset_default_context", "settings",
+    "get_pv", "poll", "default_context", "reset_default_context", "settings",
     "CAError", "CATimeoutError", "CAPutError", "DEFAULT_TIMEOUT", "PUT_TIMEOUT",
 ]

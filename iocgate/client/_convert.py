@@ -1,7 +1,7 @@
 """Conversions with no I/O, shared by the sync and async faces.
 
-CA replies (caproto ``ReadNotifyResponse``/``EventAddResponse``) become pyepics-style values and
-metadata dicts; Python values become CA put payloads. Nothing here touches a socket.
+Decoded CA replies (values and metadata from :mod:`iocgate.protocol._ca_dbr`) become
+pyepics-style values; Python values become CA put values. Nothing here touches a socket.
 """
 
 from __future__ import annotations
@@ -9,18 +9,19 @@ from __future__ import annotations
 import functools
 import math
 import socket
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
-from caproto import AccessRights, ChannelType, field_types, native_type
-from caproto._status import eca_value_to_status
 
+from ..protocol import _ca_client as wire
+from ..protocol._ca_dbr import DBR, promote
+from ..protocol._ca_dbr import type_name as dbr_type_name
 from ._errors import CAError, CAPutError
 
 STR_ENCODING = "latin-1"
 #: Bytes of a CA STRING, the terminating NUL included.
 MAX_STRING_SIZE = 40
-FORMS = {"native": "native", "time": "time", "ctrl": "control"}
+FORMS = ("native", "time", "ctrl")
 _LIMITS = ("upper_disp_limit", "lower_disp_limit", "upper_alarm_limit", "lower_alarm_limit",
            "upper_warning_limit", "lower_warning_limit", "upper_ctrl_limit", "lower_ctrl_limit")
 #: pyepics keys a PV keeps, in its order; value callbacks receive all of them.
@@ -30,83 +31,50 @@ PV_KEYS = ("pvname", "value", "char_value", "status", "ftype", "type", "chid", "
            "write_access")
 
 
-def data_type_for(native: ChannelType, form: str) -> ChannelType:
-    """The DBR type to request for ``form`` (``'native'``, ``'time'`` or ``'ctrl'``).
+def data_type_for(native: int, form: str) -> int:
+    """The DBR code to request for ``form`` (``'native'``, ``'time'`` or ``'ctrl'``).
 
     Raises:
         ValueError: unknown form.
     """
-    try:
-        return field_types[FORMS[form]][native]
-    except KeyError:
-        raise ValueError(f"form must be one of {sorted(FORMS)}, not {form!r}") from None
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {sorted(FORMS)}, not {form!r}")
+    return promote(native, form)
 
 
-def type_name(data_type: ChannelType) -> str:
-    """pyepics' name for a DBR type, e.g. ``'time_double'`` or ``'ctrl_enum'``; pyepics names
+def type_name(data_type: int) -> str:
+    """pyepics' name for a DBR code, e.g. ``'time_double'`` or ``'ctrl_enum'``; pyepics names
     the 16-bit type ``'int'`` but its time and ctrl forms ``'time_short'``/``'ctrl_short'``."""
-    return ChannelType(data_type).name.lower().replace("_int", "_short")
+    return "int" if data_type == DBR.SHORT else dbr_type_name(data_type)
 
 
-def access_string(rights: Optional[AccessRights]) -> Tuple[str, bool, bool]:
-    """``(access, read_access, write_access)`` as pyepics spells them."""
-    rights = AccessRights(0) if rights is None else rights
-    read, write = bool(rights & AccessRights.READ), bool(rights & AccessRights.WRITE)
+def access_string(rights: Optional[int]) -> Tuple[str, bool, bool]:
+    """``(access, read_access, write_access)`` as pyepics spells them, from the CA rights bits
+    (1 = read, 2 = write)."""
+    rights = rights or 0
+    read, write = bool(rights & 1), bool(rights & 2)
     text = {(True, True): "read/write", (True, False): "read-only",
             (False, True): "write-only", (False, False): "no access"}[(read, write)]
     return text, read, write
 
 
-def _decode(raw: Any) -> str:
-    return raw.decode(STR_ENCODING) if isinstance(raw, bytes) else str(raw)
-
-
-def metadata_from_dbr(dbr: Any) -> Dict[str, Any]:
-    """pyepics metadata keys present in a caproto DBR struct (status, severity, timestamp,
-    units, precision, limits, enum_strs), skipping those the struct does not carry."""
-    md: Dict[str, Any] = {}
-    if dbr is None:
-        return md
-    fields = {name for name, *_ in getattr(dbr, "_fields_", ())}
-    for key in ("status", "severity"):
-        if key in fields:
-            md[key] = int(getattr(dbr, key))
-    if "stamp" in fields:
-        secs, nanos = int(dbr.secondsSinceEpoch), int(dbr.nanoSeconds)
-        md["timestamp"] = float(dbr.timestamp)
-        md["posixseconds"] = int(md["timestamp"]) if nanos >= 0 else secs
-        md["nanoseconds"] = nanos
-    if "units" in fields:
-        md["units"] = _decode(dbr.units.rstrip(b"\x00") if isinstance(dbr.units, bytes)
-                              else dbr.units)
-    if "precision" in fields:
-        md["precision"] = int(dbr.precision)
-    for key in _LIMITS:
-        if key in fields:
-            limit = getattr(dbr, key)  # CHAR limits arrive as one byte
-            md[key] = (limit[0] if limit else 0) if isinstance(limit, bytes) else limit
-    if "strs" in fields:
-        md["enum_strs"] = tuple(_decode(s) for s in dbr.enum_strings)
-    return md
-
-
-def raw_value(data: Any, native: ChannelType) -> Any:
+def raw_value(data: Any, native: int) -> Any:
     """The value carried by a reply: ``str`` for STRING (a list of ``str`` for STRING
-    arrays), otherwise a numpy array in native byte order (CA sends big-endian)."""
-    if native == ChannelType.STRING:
-        strings = [_decode(s) for s in data]
-        return strings[0] if len(strings) == 1 else strings
-    array = np.asarray(data)
-    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+    arrays of more than one element), otherwise the numpy array as decoded."""
+    if native == DBR.STRING:
+        return data[0] if len(data) == 1 else list(data)
+    return data
 
 
-def python_value(value: Any, native: ChannelType, nelm: int, *, count: Optional[int] = None,
+def python_value(value: Any, native: DBR, nelm: int, *, count: Optional[int] = None,
                  as_numpy: bool = True) -> Any:
     """pyepics' value rules: scalars for single-element channels (``float``, ``int``, ``str``),
     numpy arrays (or lists with ``as_numpy=False``) for waveforms, STRING waveforms included
     (a numpy ``str`` array), at most ``count`` elements."""
     if value is None or (isinstance(value, str) and nelm <= 1):
         return value
+    if nelm <= 1 and type(value) is list and len(value) == 1:  # one decoded number
+        return value[0]
     if isinstance(value, str):  # one element in use of a STRING waveform
         value = [value]
     if nelm <= 1 and not isinstance(value, list):
@@ -119,7 +87,7 @@ def python_value(value: Any, native: ChannelType, nelm: int, *, count: Optional[
     return value if as_numpy else value.tolist()
 
 
-def char_value(value: Any, native: ChannelType, nelm: int, data_type: ChannelType,
+def char_value(value: Any, native: DBR, nelm: int, data_type: DBR,
                precision: Optional[int], enum_strs: Optional[Sequence[str]]) -> Any:
     """The string form pyepics shows as ``char_value`` / returns for ``as_string=True``.
 
@@ -129,11 +97,11 @@ def char_value(value: Any, native: ChannelType, nelm: int, data_type: ChannelTyp
     """
     if value is None:
         return "None"
-    if native == ChannelType.STRING:
+    if native == DBR.STRING:
         if isinstance(value, str):
             return value if nelm <= 1 else [value]
         return list(value)
-    if native == ChannelType.CHAR:
+    if native == DBR.CHAR:
         codes = np.asarray(value).reshape(-1).tolist()
         if 0 in codes:
             codes = codes[:codes.index(0)]
@@ -144,13 +112,13 @@ def char_value(value: Any, native: ChannelType, nelm: int, data_type: ChannelTyp
     if nelm > 1:
         return f"<array size={np.size(value)}, type={type_name(data_type)}>"
     scalar = python_value(value, native, nelm)
-    if native in (ChannelType.FLOAT, ChannelType.DOUBLE):
+    if native in (DBR.FLOAT, DBR.DOUBLE):
         try:
             fmt = "%.{}g" if 4 < abs(int(math.log10(abs(scalar + 1.0e-9)))) else "%.{}f"
             return fmt.format(precision or 0) % scalar
         except (ValueError, TypeError, ArithmeticError):
             return str(scalar)
-    if native == ChannelType.ENUM:
+    if native == DBR.ENUM:
         try:
             return enum_strs[scalar]  # type: ignore[index]
         except (TypeError, IndexError):
@@ -158,9 +126,9 @@ def char_value(value: Any, native: ChannelType, nelm: int, data_type: ChannelTyp
     return repr(scalar)
 
 
-def put_payload(pvname: str, value: Any, native: ChannelType, nelm: int,
+def put_payload(pvname: str, value: Any, native: DBR, nelm: int,
                 enum_strs: Optional[Sequence[str]]) -> Any:
-    """Turn a Python value into what caproto writes to a channel.
+    """Turn a Python value into the list or array of values a put sends.
 
     Enum names become indices, ``str`` written to a CHAR waveform becomes its bytes plus a
     trailing NUL (cut to ``nelm``), numbers written to a STRING channel become their ``str``,
@@ -170,7 +138,7 @@ def put_payload(pvname: str, value: Any, native: ChannelType, nelm: int,
         CAPutError: an enum name that is not one of ``enum_strs``, or a string longer than the
             39 characters a CA STRING holds (nothing is sent).
     """
-    if native == ChannelType.STRING:
+    if native == DBR.STRING:
         items = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
         items = [s if isinstance(s, (str, bytes)) else str(s) for s in items]
         for item in items:
@@ -179,14 +147,14 @@ def put_payload(pvname: str, value: Any, native: ChannelType, nelm: int,
                 raise CAPutError(pvname, f"{item!r} is longer than {MAX_STRING_SIZE - 1} "
                                  "characters", status_name="ECA_BADCOUNT")
         return items
-    if native == ChannelType.ENUM and isinstance(value, str):
+    if native == DBR.ENUM and isinstance(value, str):
         if enum_strs and value in enum_strs:
             return [list(enum_strs).index(value)]
         if value.strip().isdigit():
             return [int(value)]
         raise CAPutError(pvname, f"{value!r} is not one of {tuple(enum_strs or ())}",
                          status_name="ECA_BADTYPE")
-    if native == ChannelType.CHAR and isinstance(value, (str, bytes)):
+    if native == DBR.CHAR and isinstance(value, (str, bytes)):
         raw = value.encode(STR_ENCODING) if isinstance(value, str) else value
         return np.frombuffer(raw + b"\x00", dtype=np.uint8)[:max(nelm, 1)]
     if isinstance(value, (str, bytes)):
@@ -198,19 +166,14 @@ def put_payload(pvname: str, value: Any, native: ChannelType, nelm: int,
     return [value]
 
 
-def native_of(data_type: Any) -> ChannelType:
-    """The native type of a DBR type (``TIME_DOUBLE`` -> ``DOUBLE``)."""
-    return native_type(ChannelType(data_type))
-
-
-def primitive_string(value: Any, native: ChannelType, nelm: int, data_type: ChannelType,
+def primitive_string(value: Any, native: DBR, nelm: int, data_type: DBR,
                      enum_strs: Optional[Sequence[str]]) -> str:
     """The string pyepics' ``caget_many(as_string=True)`` gives: like :func:`char_value` for
     CHAR waveforms and enums, but ``str(value)`` for numbers (no precision) and
     ``<array count=NELM, type=NATIVE>`` (numeric DBR type) for other waveforms, STRING
     waveforms included."""
-    if native in (ChannelType.CHAR, ChannelType.ENUM) or (
-            native == ChannelType.STRING and nelm <= 1):
+    if native in (DBR.CHAR, DBR.ENUM) or (
+            native == DBR.STRING and nelm <= 1):
         return char_value(value, native, nelm, data_type, None, enum_strs)
     if nelm > 1:
         return f"<array count={nelm}, type={int(native)}>"
@@ -236,10 +199,9 @@ def check_status(pvname: str, status: Any, *, put: bool) -> None:
         CAPutError: a failed write reply (carries the ECA code and name).
         CAError: a failed read reply.
     """
-    code = getattr(status, "code_with_severity", status)
-    info = eca_value_to_status.get(code)
-    if info is None or info.success == 1:
+    if wire.eca_ok(status):
         return
+    name, text = wire.eca_name(status)
     if put:
-        raise CAPutError(pvname, info.description, status=code, status_name=info.name)
-    raise CAError(f"read failed: {info.description} [{info.name} ({code})]", pvname=pvname)
+        raise CAPutError(pvname, text, status=status, status_name=name)
+    raise CAError(f"read failed: {text} [{name} ({status})]", pvname=pvname)

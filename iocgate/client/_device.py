@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import operator
+import os
+import threading
 import time
 from typing import IO, Any, Callable, Dict, Iterable, Optional, Union
 
@@ -117,8 +119,14 @@ class Device:
             if pv.wait_for_connection(self._timeout) and pv.write_access:
                 pv.put(value, wait=wait)
 
-    def write_state(self, fh: IO[str], state: Optional[Dict[str, Any]] = None) -> None:
-        """Write a snapshot as ``pvname  value`` lines."""
+    def write_state(self, fh: Union[str, os.PathLike[str], IO[str]],
+                    state: Optional[Dict[str, Any]] = None) -> None:
+        """Write a snapshot as ``pvname  value`` lines to a file name (as pyepics) or an open
+        text file."""
+        if isinstance(fh, (str, os.PathLike)):
+            with open(fh, "w") as out:
+                self.write_state(out, state)
+            return
         for attr, value in (self.save_state() if state is None else state).items():
             fh.write(f"{self.PV(attr).pvname}  {value!r}\n")
 
@@ -159,79 +167,259 @@ class Device:
         return f"<{type(self).__name__} {self._prefix!r}: {len(self._pvs)} PVs>"
 
 
+# pyepics' attribute names of motor-record fields (motorRecord.dbd), e.g. ``m.slew_speed``.
+_MOTOR_FIELDS = """
+acceleration ACCL back_accel BACC backlash BDST back_speed BVEL card CARD
+dial_high_limit DHLM direction DIR dial_low_limit DLLM settle_time DLY done_moving DMOV
+dial_readback DRBV description DESC dial_drive DVAL units EGU encoder_step ERES
+freeze_offset FOFF move_fraction FRAC hi_severity HHSV hi_alarm HIGH hihi_alarm HIHI
+high_limit HLM high_limit_set HLS hw_limit HLSV home_forward HOMF home_reverse HOMR
+high_op_range HOPR high_severity HSV integral_gain ICOF jog_accel JAR jog_forward JOGF
+jog_reverse JOGR jog_speed JVEL last_dial_val LDVL low_limit LLM low_limit_set LLS
+lo_severity LLSV lolo_alarm LOLO low_op_range LOPR low_alarm LOW last_rel_val LRLV
+last_dial_drive LRVL last_SPMG LSPG low_severity LSV last_drive LVAL soft_limit LVIO
+in_progress MIP missed MISS moving MOVN resolution MRES motor_status MSTA offset OFF
+output_mode OMSL output OUT prop_gain PCOF precision PREC readback RBV retry_max RTRY
+retry_count RCNT retry_deadband RDBD dial_difference RDIF raw_encoder_pos REP
+raw_high_limit RHLS raw_low_limit RLLS relative_value RLV raw_motor_pos RMP
+raw_readback RRBV readback_res RRES raw_drive RVAL dial_speed RVEL s_speed S
+s_back_speed SBAK s_base_speed SBAS s_max_speed SMAX set SET stop_go SPMG
+s_revolutions SREV stop_command STOP t_direction TDIR tweak_forward TWF tweak_reverse TWR
+tweak_val TWV use_encoder UEIP u_revolutions UREV use_rdbl URIP drive VAL base_speed VBAS
+slew_speed VELO version VERS max_speed VMAX use_home ATHM deriv_gain DCOF use_torque CNEN
+device_type DTYP record_type RTYP status STAT
+""".split()
+#: pyepics return codes of :meth:`Motor.move`.
+MOVE_OK, OUTSIDE_LIMITS, UNCONNECTED, TIMEOUT, TIMEOUT_BUT_DONE = 0, -12, -11, -8, -7
+DONE_SOFT_LIMIT, DONE_HARD_LIMIT = -4, -3
+
+
 class Motor(Device):
-    """A motor-record style positioner (pyepics ``Motor``): ``VAL`` drive, ``RBV`` readback,
-    ``DMOV`` done-moving, ``STOP``, soft limits ``HLM``/``LLM``, tweak step ``TWV``.
+    """A motor record (pyepics ``Motor``): every field by name (``m.VAL``, ``m.DMOV``) or by
+    pyepics' alias (``m.drive``, ``m.done_moving``, ``m.slew_speed`` ...).
+
+    The drive, readback, done flag, limits, tweak step, precision and description connect at
+    creation; other fields connect on first use.
 
     Args:
         prefix: the record name, e.g. ``'XX:m1'``.
-        delim: ``'.'`` for a real motor record; other sets of PVs (e.g. ``'XX:m1:VAL'``) use
-            their separator.
+        delim: ``'.'`` for a motor record; other sets of PVs (``'XX:m1:VAL'``) use theirs.
         timeout: seconds for connection and reads.
     """
 
-    _fields = ("VAL", "RBV", "DMOV", "STOP", "HLM", "LLM", "TWV", "DESC")
-    _alias = {"drive": "VAL", "readback": "RBV", "done_moving": "DMOV", "high_limit": "HLM",
-              "low_limit": "LLM", "tweak_val": "TWV", "description": "DESC"}
+    _fields = ("VAL", "RBV", "DMOV", "HLM", "LLM", "TWV", "PREC", "DESC")
+    _alias = dict(zip(_MOTOR_FIELDS[::2], _MOTOR_FIELDS[1::2]))
 
     def __init__(self, prefix: str, delim: str = ".", timeout: Optional[float] = 3.0):
         super().__init__(prefix, delim=delim, timeout=timeout)
 
-    def within_limits(self, val: float) -> bool:
-        """Whether ``val`` lies within the soft limits (no limits when both are 0, as on a
-        motor record)."""
-        high, low = self.get("HLM"), self.get("LLM")
+    def __getattr__(self, attr: str) -> Any:
+        field = self.__dict__.get("_aliases", {}).get(attr, attr)
+        if field in _MOTOR_FIELDS[1::2] and field not in self.__dict__.get("_pvs", {}):
+            self.PV(field)  # a motor-record field not connected yet
+        return super().__getattr__(attr)
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        field = self._resolve(attr)
+        if field in _MOTOR_FIELDS[1::2]:
+            self.put(field, value)
+        else:
+            super().__setattr__(attr, value)
+
+    def within_limits(self, val: float, dial: bool = False) -> bool:
+        """Whether ``val`` lies within the soft limits (``DLLM``..``DHLM`` with ``dial``);
+        both limits 0 means no limits, as on a motor record."""
+        high, low = (self.get("DHLM"), self.get("DLLM")) if dial else (
+            self.get("HLM"), self.get("LLM"))
         return (high == low == 0) or (low <= val <= high)
 
-    def get_position(self, readback: bool = True) -> float:
-        """The readback (``RBV``), or with ``readback=False`` the drive setpoint (``VAL``)."""
-        return self.get("RBV" if readback else "VAL", use_monitor=False)
+    def check_limits(self) -> None:
+        """Raise if the motor reports a limit violation (``LVIO``, ``HLS``, ``LLS``).
+
+        Raises:
+            LimitError: naming the violated limit.
+        """
+        for field, text in (("LVIO", "soft limit violation"), ("HLS", "high hard limit"),
+                            ("LLS", "low hard limit")):
+            if self.get(field) != 0:
+                raise LimitError(f"{self.prefix}: {text}")
+
+    def get_position(self, readback: bool = False, dial: bool = False, step: bool = False,
+                     raw: bool = False) -> float:
+        """The drive position (``VAL``), or with ``readback`` the readback (``RBV``); in dial
+        (``DVAL``/``DRBV``) or raw step (``RVAL``/``RRBV``) coordinates if asked."""
+        drive, back = ("DVAL", "DRBV") if dial else (
+            ("RVAL", "RRBV") if (step or raw) else ("VAL", "RBV"))
+        return self.get(back if readback else drive, use_monitor=False)
+
+    def set_position(self, position: float, dial: bool = False, step: bool = False,
+                     raw: bool = False) -> None:
+        """Redefine the current position without moving: ``SET`` mode, write the drive field
+        (``VAL``, ``DVAL`` with ``dial``, ``RVAL`` with ``raw``), back to ``USE``."""
+        drive = "DVAL" if dial else ("RVAL" if (step or raw) else "VAL")
+        self.put("SET", 1, wait=True)
+        try:
+            self.put(drive, position, wait=True)
+        finally:
+            self.put("SET", 0, wait=True)
 
     def move(self, val: float, relative: bool = False, wait: bool = False,
-             timeout: Optional[float] = 300.0, check_limits: bool = True,
-             raise_on_error: Optional[bool] = None) -> int:
-        """Move to ``val`` (or by ``val`` with ``relative``).
+             timeout: Optional[float] = 300.0, dial: bool = False, step: bool = False,
+             raw: bool = False, ignore_limits: bool = False, check_limits: bool = True,
+             confirm_move: bool = False, raise_on_error: Optional[bool] = None) -> int:
+        """Move to ``val`` (or by ``val`` with ``relative``), in user, dial or raw coordinates.
+
+        With ``wait``, the move is complete only once the put completed and, after that,
+        ``DMOV`` is 1 (the motor record sets it to 0 while processing the new drive value)
+        with the readback at the target within ``RDBD`` (or the readback's precision): a
+        motor whose put callback completes early is still waited for.
 
         Args:
-            wait: block until the put completes and ``DMOV`` is 1 again.
             timeout: seconds to wait for the end of the move.
-            check_limits: refuse targets outside ``LLM``..``HLM`` before moving.
+            ignore_limits: skip the soft-limit check (also ``check_limits=False``).
+            confirm_move: accepted for pyepics compatibility.
 
         Returns:
-            0 when the move was started (and, with ``wait``, finished); pyepics' -12 for a
-            target outside the limits when not raising.
+            pyepics' codes: 0 started (and, with ``wait``, finished at the target); -12 target
+            outside the limits when not raising; -4/-3 finished on a soft/hard limit.
 
         Raises:
             LimitError: target outside the soft limits (nothing was moved).
             CATimeoutError: ``wait`` and the motor did not finish within ``timeout``; it may
                 still be moving (call :meth:`stop`).
         """
-        target = self.get_position(readback=False) + val if relative else val
-        if check_limits and not self.within_limits(target):
+        drive, back = ("DVAL", "DRBV") if dial else (
+            ("RVAL", "RRBV") if (step or raw) else ("VAL", "RBV"))
+        target = float(val) + (self.get(drive, use_monitor=False) if relative else 0.0)
+        if check_limits and not ignore_limits and not (step or raw) and not (
+                self.within_limits(target, dial=dial)):
+            low, high = ("DLLM", "DHLM") if dial else ("LLM", "HLM")
             error = LimitError(f"{self.prefix}: target {target!r} outside limits "
-                               f"[{self.get('LLM')}, {self.get('HLM')}]")
+                               f"[{self.get(low)}, {self.get(high)}]")
             if should_raise(raise_on_error):
                 raise error
             log.warning("%s", error)
-            return -12
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self.put("VAL", target, wait=wait, timeout=timeout)
-        if wait:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not self.PV("DMOV").wait_for(lambda v: v == 1, remaining):
-                raise CATimeoutError(self.PV("DMOV").pvname, timeout, "finish the move")
-        return 0
+            return OUTSIDE_LIMITS
+        if not wait:
+            self.put(drive, target)
+            return MOVE_OK
+        _MoveWatch(self, back, target).run(drive, timeout)
+        return self._limit_code()
+
+    def _limit_code(self) -> int:
+        for field, code in (("LVIO", DONE_SOFT_LIMIT), ("HLS", DONE_HARD_LIMIT),
+                            ("LLS", DONE_HARD_LIMIT)):
+            pv = self._pvs.get(field)
+            if pv is not None and pv.connected and pv.get(raise_on_error=False) == 1:
+                return code
+        return MOVE_OK
 
     def tweak(self, direction: str = "forward", wait: bool = False,
               timeout: Optional[float] = 300.0) -> int:
-        """Move by the tweak step ``TWV``, ``'forward'`` or ``'reverse'``."""
+        """Move by the tweak step ``TWV``, ``'forward'`` or ``'reverse'``/``'back'``."""
         step = self.get("TWV")
-        return self.move(step if direction == "forward" else -step, relative=True, wait=wait,
+        reverse = direction.startswith(("rev", "back"))
+        return self.move(-step if reverse else step, relative=True, wait=wait,
                          timeout=timeout)
 
     def stop(self) -> None:
         """Ask the motor to stop (puts 1 to ``STOP``)."""
         self.put("STOP", 1)
+
+    def get_pv(self, attr: str) -> PV:
+        """The :class:`PV` of a field or alias."""
+        return self.PV(attr)
+
+    def set_callback(self, attr: str = "VAL", callback: Optional[Callable[..., Any]] = None,
+                     kws: Optional[Dict[str, Any]] = None) -> int:
+        """Add a value callback to a field (pyepics); returns its index."""
+        return self.PV(attr).add_callback(callback, **(kws or {}))  # type: ignore[arg-type]
+
+    def clear_callback(self, attr: str = "drive") -> None:
+        """Remove every value callback of a field."""
+        self.PV(attr).clear_callbacks()
+
+    def refresh(self) -> None:
+        """Read every connected field again from the server."""
+        for pv in self._pvs.values():
+            if pv.connected:
+                pv.get(use_monitor=False, raise_on_error=False)
+
+    def get_info(self) -> Dict[str, Any]:
+        """``{alias: value}`` of the fields connected so far."""
+        fields = {v: k for k, v in self._aliases.items()}
+        return {fields.get(attr, attr): pv.get(raise_on_error=False)
+                for attr, pv in self._pvs.items() if pv.connected}
+
+
+class _MoveWatch:
+    """Waits for a move: the put's completion, then ``DMOV`` 1 with the readback at the
+    target, from reads made after the completion and from the monitor events stamped no
+    earlier than those reads (events queued from before the move are ignored)."""
+
+    #: Seconds between fresh reads while waiting (a safety net under the monitor events).
+    POLL = 1.0
+
+    def __init__(self, motor: Motor, readback: str, target: float) -> None:
+        self.motor = motor
+        self.target = target
+        self.dmov = motor.PV("DMOV")
+        self.readback = motor.PV(readback)
+        self.changed = threading.Condition()
+        self.latest: Dict[str, Any] = {}  # "dmov"/"readback" -> (timestamp, value)
+        rdbd = motor._pvs.get("RDBD")
+        tolerance = rdbd.get(raise_on_error=False) if rdbd is not None and rdbd.connected else 0
+        precision = self.readback.precision
+        self.tolerance = max(tolerance or 0, 10.0 ** -(precision if precision else 6))
+
+    def _update(self, key: str, value: Any, timestamp: Optional[float]) -> None:
+        with self.changed:
+            stamp = -1.0 if timestamp is None else timestamp
+            if key not in self.latest or stamp >= self.latest[key][0]:
+                self.latest[key] = (stamp, value)
+                self.changed.notify_all()
+
+    def _on_dmov(self, value: Any = None, timestamp: Optional[float] = None, **_: Any) -> None:
+        if "dmov" in self.latest:  # only once the fresh read is in
+            self._update("dmov", value, timestamp)
+
+    def _on_readback(self, value: Any = None, timestamp: Optional[float] = None,
+                     **_: Any) -> None:
+        if "readback" in self.latest:
+            self._update("readback", value, timestamp)
+
+    def _read_now(self) -> None:
+        for key, pv in (("dmov", self.dmov), ("readback", self.readback)):
+            md = pv.get_with_metadata(use_monitor=False, raise_on_error=True)
+            self._update(key, md["value"], md.get("timestamp"))
+
+    def _finished(self) -> bool:
+        position = self.latest["readback"][1]
+        return self.latest["dmov"][1] == 1 and position is not None and abs(
+            position - self.target) <= self.tolerance
+
+    def run(self, drive: str, timeout: Optional[float]) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        indices = (self.dmov.add_callback(self._on_dmov, with_ctrlvars=False),
+                   self.readback.add_callback(self._on_readback, with_ctrlvars=False))
+        try:
+            self.motor.put(drive, self.target, wait=True, timeout=timeout)
+            while True:
+                self._read_now()
+                with self.changed:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    step = self.POLL if remaining is None else min(self.POLL, remaining)
+                    if self.changed.wait_for(self._finished, step):
+                        return
+            raise CATimeoutError(self.dmov.pvname, timeout,
+                                 f"finish the move to {self.target!r} (readback "
+                                 f"{self.latest['readback'][1]!r}, DMOV "
+                                 f"{self.latest['dmov'][1]!r})")
+        finally:
+            self.dmov.remove_callback(indices[0])
+            self.readback.remove_callback(indices[1])
 
 
 _COMPARISONS: Dict[str, Callable[[Any, Any], bool]] = {
@@ -250,22 +438,28 @@ class Alarm:
 
     Args:
         pvname: the PV to watch.
-        comparison: ``'eq' 'ne' 'le' 'lt' 'ge' 'gt'`` or ``'==' '!=' '<=' '<' '>=' '>'`` or a
-            callable ``f(value, trip_point) -> bool``.
+        comparison: a key of :attr:`ops` (``'eq' 'ne' 'le' 'lt' 'ge' 'gt'``, underscores
+            ignored, or ``'==' '!=' '<=' '<' '>=' '>'``) or a callable
+            ``f(value, trip_point) -> bool``.
         trip_point: the value compared with.
-        callback: ``f(pvname=, value=, char_value=, trip_point=, comparison=, **kw)``.
+        callback: ``f(pvname=, value=, char_value=, trip_point=, comparison=, **kw)``; without
+            one, each alert prints ``Alarm: NAME=VALUE (time)`` as pyepics does.
         alert_delay: minimum seconds between two alerts.
 
     Raises:
         ValueError: unknown comparison.
     """
 
+    #: The named comparisons (pyepics' ``Alarm.ops``).
+    ops = _COMPARISONS
+
     def __init__(self, pvname: Union[str, PV], comparison: Any = None, trip_point: Any = None,
                  callback: Optional[Callable[..., Any]] = None, alert_delay: float = 10.0):
         if isinstance(comparison, str):
-            if comparison not in _COMPARISONS:
+            op = self.ops.get(comparison.replace("_", ""))
+            if op is None:
                 raise ValueError(f"unknown comparison {comparison!r}")
-            self._compare = _COMPARISONS[comparison]
+            self._compare = op
         elif callable(comparison):
             self._compare = comparison
         else:
@@ -292,6 +486,9 @@ class Alarm:
             if self.callback is not None:
                 kws.update(value=value, trip_point=self.trip_point, comparison=self.comparison)
                 self.callback(**kws)
+            else:
+                print(f"Alarm: {self.pvname}={kws.get('char_value', value)} "
+                      f"({time.ctime()})")
 
     def reset(self) -> None:
         """Forget the current state so the next matching value alerts again."""
@@ -301,3 +498,7 @@ class Alarm:
     def clear(self) -> None:
         """Stop watching."""
         self.pv.remove_callback(self._index)
+
+    def __repr__(self) -> str:
+        return (f"<Alarm pvname={self.pvname!r}, comparison={self.comparison!r}, "
+                f"trip_point={self.trip_point!r}>")

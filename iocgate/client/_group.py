@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from caproto.server import PVGroup
-from caproto.server.server import expand_macros
-
 from ._device import Device
 
 
@@ -22,6 +19,9 @@ def group_pvnames(group_cls: type, prefix: str = "",
         TypeError: ``group_cls`` is not a ``PVGroup`` subclass.
         KeyError: a name uses a macro that ``macros`` does not give.
     """
+    from caproto.server import PVGroup  # the server side, loaded only when used
+    from caproto.server.server import expand_macros
+
     if not (isinstance(group_cls, type) and issubclass(group_cls, PVGroup)):
         raise TypeError(f"expected a caproto PVGroup subclass, got {group_cls!r}")
     macros = dict(macros or {})

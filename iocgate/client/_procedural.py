@@ -10,24 +10,42 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from ..protocol import _ca_dbr as dbr
 from . import _convert
-from ._caproto_hooks import BatchReads
+from ._context import cache_lock as _cache_lock
 from ._context import default_context
+from ._context import pv_cache as _cache
+from ._core import Channel, Context
 from ._errors import CAError, CATimeoutError, limit_text, should_raise
 from ._pv import DEFAULT_TIMEOUT, PV
 from ._pvbase import DeltaGate, log
 
-_cache_lock = threading.Lock()
-_cache: Dict[Tuple[str, str], PV] = {}
 _monitors: Dict[str, Tuple[PV, int]] = {}
+
+
+class _Keeper:
+    """Keeps the channels ``caget_many`` used attached, so later calls find them connected."""
+
+    channels: Dict[str, Channel] = {}
+
+    def _ca_access(self, channel: Channel, rights: int) -> None:
+        pass
+
+    def _ca_connection(self, channel: Channel, connected: bool) -> None:
+        pass
+
+
+_keeper = _Keeper()
 
 
 def _clear_caches() -> None:
     with _cache_lock:
-        for pv in _cache.values():
-            pv.disconnect()
+        pvs = list(_cache.values())
         _cache.clear()
         _monitors.clear()
+        _Keeper.channels = {}
+    for pv in pvs:
+        pv.disconnect()
 
 
 def get_pv(pvname: str, form: str = "time", connect: bool = False,
@@ -215,48 +233,98 @@ def caget_many(pvlist: Sequence[str], as_string: bool = False, as_numpy: bool = 
         CATimeoutError: some PVs did not connect or answer; ``failed`` maps each to why.
         CAError: some reads were refused by the server; ``failed`` maps each to why.
     """
-    chans = default_context().get_pvs(*pvlist, timeout=timeout)
-    results: List[Any] = [None] * len(chans)
+    batch = _ReadMany(default_context(), form, as_string, count)
+    batch.start(pvlist)
+    batch.wait(connection_timeout, timeout)
+    results: List[Any] = []
     failed: Dict[str, str] = {}
-    batch = BatchReads(timeout)
-    reads = []
-    deadline = None if connection_timeout is None else time.monotonic() + connection_timeout
-    for i, chan in enumerate(chans):
-        if not chan.channel_ready.is_set():
-            batch.flush()  # let the reads of connected channels go out while waiting
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not chan.channel_ready.wait(remaining):
-                failed[chan.name] = "connect"
-                continue
-        native = chan.channel.native_data_type
-        enum = as_string and native == _convert.ChannelType.ENUM
-        rtype = _convert.data_type_for(native, "ctrl" if enum else form)
-        reads.append((i, chan.name, native, chan.channel.native_data_count, rtype,
-                      batch.read(chan, rtype)))
-    batch.close()
-    batch.wait(timeout)
-    for i, name, native, nelm, rtype, info in reads:
-        reply = info.get("response")
-        if reply is None:
-            failed[name] = "answer a read"
+    for name in pvlist:
+        entry = batch.replies.get(name)
+        if entry is None:
+            failed[name] = "answer a read" if batch.channels[name].connected else "connect"
+            results.append(None)
             continue
+        channel, (status, data_type, wire_count, payload) = entry
         try:
-            _convert.check_status(name, reply.status, put=False)
-            results[i] = _reply_value(reply, native, nelm, rtype, as_string, count, as_numpy)
+            if payload is None:
+                raise CAError("disconnected before the read was answered", pvname=name)
+            _convert.check_status(name, status, put=False)
+            results.append(_reply_value(channel, data_type, wire_count, payload, as_string,
+                                        count, as_numpy))
         except CAError as exc:
             failed[name] = str(exc)
+            results.append(None)
     if failed:
         _report_many(failed, connection_timeout, timeout, raise_on_error)
     return results
 
 
-def _reply_value(reply: Any, native: Any, nelm: int, rtype: Any, as_string: bool,
-                 count: Optional[int], as_numpy: bool) -> Any:
-    raw = _convert.raw_value(reply.data, native)
+class _ReadMany:
+    """One read per name, each sent by the I/O thread as soon as its channel connects
+    (connected channels' reads go out in one buffer per server)."""
+
+    def __init__(self, context: Context, form: str, as_string: bool,
+                 count: Optional[int]) -> None:
+        self.context = context
+        self.form = form
+        self.as_string = as_string
+        self.count = count
+        self.channels: Dict[str, Channel] = {}
+        self.replies: Dict[str, Tuple[Channel, Tuple[int, int, int, Any]]] = {}
+        self._requested: set = set()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+
+    def start(self, names: Sequence[str]) -> None:
+        with self.context.batch():
+            for name in dict.fromkeys(names):
+                channel = self.context.attach(name, self)
+                self.channels[name] = channel
+                if name not in _Keeper.channels:
+                    _Keeper.channels[name] = self.context.attach(name, _keeper)
+
+    def _ca_access(self, channel: Channel, rights: int) -> None:
+        pass
+
+    def _ca_connection(self, channel: Channel, connected: bool) -> None:
+        with self._lock:
+            if not connected or channel.name in self._requested:
+                return
+            self._requested.add(channel.name)
+            self._changed.notify_all()
+        native = channel.native
+        enum = self.as_string and native == dbr.DBR.ENUM
+        rtype = _convert.data_type_for(native, "ctrl" if enum else self.form)
+        count = self.count if self.count is not None and 0 < self.count < channel.nelm else 0
+
+        def done(status: int, data_type: int, wire_count: int, payload: Any) -> None:
+            with self._lock:
+                self.replies[channel.name] = (channel, (status, data_type, wire_count, payload))
+                self._changed.notify_all()
+
+        self.context.read(channel, rtype, count, done)
+
+    def wait(self, connection_timeout: Optional[float], timeout: Optional[float]) -> None:
+        """Wait for the connections, then for the replies; detach afterwards."""
+        try:
+            with self._lock:
+                self._changed.wait_for(lambda: len(self._requested) >= len(self.channels),
+                                       connection_timeout)
+                self._changed.wait_for(lambda: len(self.replies) >= len(self._requested),
+                                       timeout)
+        finally:
+            for channel in self.channels.values():
+                self.context.detach(channel, self)
+
+
+def _reply_value(channel: Channel, data_type: int, count: int, payload: Any,
+                 as_string: bool, want: Optional[int], as_numpy: bool) -> Any:
+    native, nelm = dbr.DBR(channel.native), channel.nelm
+    values, md = dbr.decode(data_type, count, payload)
+    raw = _convert.raw_value(values, native)
     if not as_string:
-        return _convert.python_value(raw, native, nelm, count=count, as_numpy=as_numpy)
-    md = _convert.metadata_from_dbr(reply.metadata)
-    return _convert.primitive_string(raw, native, nelm, rtype, md.get("enum_strs"))
+        return _convert.python_value(raw, native, nelm, count=want, as_numpy=as_numpy)
+    return _convert.primitive_string(raw, native, nelm, data_type, md.get("enum_strs"))
 
 
 def _report_many(failed: Dict[str, str], connection_timeout: Optional[float],

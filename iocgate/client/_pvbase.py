@@ -11,8 +11,7 @@ import logging
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from caproto import ChannelType
-
+from ..protocol import _ca_dbr as dbr
 from . import _convert
 from ._convert import PV_KEYS
 from ._errors import CAPutError
@@ -24,6 +23,13 @@ CTRL_KEYS = ("status", "severity", "precision", "units", "enum_strs", "upper_dis
              "lower_disp_limit", "upper_alarm_limit", "lower_alarm_limit", "upper_warning_limit",
              "lower_warning_limit", "upper_ctrl_limit", "lower_ctrl_limit")
 TIME_KEYS = ("status", "severity", "timestamp", "posixseconds", "nanoseconds")
+#: EPICS alarm status and severity names, by code (``char_status``, ``char_severity``).
+ALARM_STATUS = ("NO_ALARM", "READ", "WRITE", "HIHI", "HIGH", "LOLO", "LOW", "STATE", "COS",
+                "COMM", "TIMEOUT", "HWLIMIT", "CALC", "SCAN", "LINK", "SOFT", "BAD_SUB", "UDF",
+                "DISABLE", "SIMM", "READ_ACCESS", "WRITE_ACCESS")
+ALARM_SEVERITY = ("NO_ALARM", "MINOR", "MAJOR", "INVALID")
+#: Waveforms longer than this are not monitored unless asked (pyepics' AUTOMONITOR_MAXLENGTH).
+AUTOMONITOR_MAXLENGTH = 65536
 
 
 class DeltaGate:
@@ -60,7 +66,7 @@ class PVBase:
         form: ``'time'`` (default), ``'ctrl'`` or ``'native'``: the DBR family monitors and reads
             use (``type`` reports it, e.g. ``'time_double'``).
         auto_monitor: keep a subscription so ``get()`` returns the latest monitored value;
-            ``None`` means yes.
+            ``None`` means yes for up to :data:`AUTOMONITOR_MAXLENGTH` elements (pyepics).
         count: default number of elements to return for waveforms (``None`` = all).
         monitor_delta: for numeric scalars, value callbacks skip monitor events whose value
             differs by less than this from the last one reported (``None`` = report all).
@@ -71,7 +77,7 @@ class PVBase:
                  count: Optional[int] = None, monitor_delta: Optional[float] = None):
         self.pvname = pvname
         self.form = form
-        self.auto_monitor = True if auto_monitor is None else bool(auto_monitor)
+        self._auto_monitor = auto_monitor
         self.callbacks: Dict[int, Tuple[Callable[..., Any], Dict[str, Any]]] = {}
         self.connection_callbacks: list = []
         self.connected = False
@@ -80,23 +86,24 @@ class PVBase:
         self._args["monitor_delta"] = monitor_delta
         self._delta_gate = DeltaGate(monitor_delta)
         self._default_count = count
-        self._native: Optional[ChannelType] = None
+        self._native: Optional[int] = None
         self._raw: Any = None
         self._ctrl_loaded = False
+        self._read_keys: Tuple[str, ...] = ()  # metadata keys of the last reply
         self._next_index = 0
         self.put_complete: Optional[bool] = None
         self.last_put_error: Optional[Exception] = None
 
     # ---- fed by the I/O faces -------------------------------------------------------------
     def _apply_connection(self, connected: bool, *, host: str = "",
-                          native: Optional[ChannelType] = None, nelm: int = 0,
+                          native: Optional[int] = None, nelm: int = 0,
                           chid: Optional[int] = None, notify: bool = True) -> None:
         """Record a connection change and (``notify``) run connection callbacks
         (``callback(pvname=..., conn=..., pv=...)``); ``chid`` is the client's channel id."""
         self.connected = connected
         self._delta_gate.reset()
         if connected and native is not None:
-            self._native = ChannelType(native)
+            self._native = dbr.DBR(native)
             dtype = _convert.data_type_for(self._native, self.form)
             self._args.update(host=host, nelm=nelm, count=nelm, ftype=int(dtype),
                               type=_convert.type_name(dtype), chid=chid)
@@ -106,14 +113,52 @@ class PVBase:
             except Exception:
                 log.exception("connection callback for %s failed", self.pvname)
 
-    def _apply_access(self, rights: Any) -> None:
+    @property
+    def auto_monitor(self) -> bool:
+        """Whether the PV keeps a subscription (decided at connection when not given)."""
+        if self._auto_monitor is None:
+            return (self._args["nelm"] or 0) <= AUTOMONITOR_MAXLENGTH
+        return bool(self._auto_monitor)
+
+    @auto_monitor.setter
+    def auto_monitor(self, value: Optional[bool]) -> None:
+        self._auto_monitor = value
+
+    def _request_count(self, count: Optional[int] = None, monitor: bool = False) -> int:
+        """Elements to ask the server for, as pyepics does: an explicit ``count`` up to NELM
+        (a waveform then comes zero-filled past NORD); the PV's ``count`` likewise for its
+        monitor, but for reads only when below NELM; else 0, the server's current length
+        (a waveform's NORD)."""
+        nelm = self._args["nelm"] or 0
+        if count is None:
+            count = self._default_count
+            if not monitor and count is not None and count >= nelm:
+                count = None
+        if count is None or count <= 0 or nelm <= 1:
+            return 0
+        return min(int(count), nelm)
+
+    def _apply_access(self, rights: int) -> Tuple[bool, bool]:
         access, read, write = _convert.access_string(rights)
         self._args.update(access=access, read_access=read, write_access=write)
+        return read, write
 
-    def _apply_reply(self, data: Any, data_type: Any, metadata: Any) -> None:
-        """Update value, ``char_value`` and metadata from a read or monitor reply."""
-        native = _convert.native_of(data_type) if self._native is None else self._native
-        md = _convert.metadata_from_dbr(metadata)
+    def _apply_payload(self, data_type: int, count: int, payload: Any,
+                       with_value: bool = True) -> Any:
+        """Decode a reply payload into value and metadata (``with_value=False``: metadata
+        only, e.g. for a read of fewer elements than the server has, which must not replace
+        the monitored value). Returns the reply's raw value."""
+        values, md = dbr.decode(data_type, count, payload)
+        self._read_keys = tuple(md)
+        if with_value:
+            self._apply_reply(values, data_type, md)
+            return self._raw
+        self._args.update(md)
+        return _convert.raw_value(values, self._nat())
+
+    def _apply_reply(self, data: Any, data_type: int, md: Dict[str, Any]) -> None:
+        """Update value, ``char_value`` and metadata from a decoded read or monitor reply."""
+        native = dbr.native(data_type) if self._native is None else self._native
         self._args.update(md)
         self._raw = _convert.raw_value(data, native)
         nelm = self._args["nelm"] or 1
@@ -128,40 +173,50 @@ class PVBase:
         return self._delta_gate.passes(self._args["value"])
 
     def _char_value(self, raw: Any) -> Any:
-        dtype = ChannelType(self._args["ftype"]) if self._args["ftype"] is not None else (
-            self._nat())
+        dtype = self._args["ftype"] if self._args["ftype"] is not None else self._nat()
         return _convert.char_value(raw, self._nat(),
                                    self._args["nelm"] or 1, dtype, self._args["precision"],
                                    self._args["enum_strs"])
 
-    def _converted(self, *, count: Optional[int], as_string: bool, as_numpy: bool) -> Any:
-        """The last value, converted as ``get()`` returns it."""
-        if self._raw is None:
+    def _converted(self, *, count: Optional[int], as_string: bool, as_numpy: bool,
+                   raw: Any = None) -> Any:
+        """The last value (or ``raw``, a reply's value), converted as ``get()`` returns it."""
+        raw = self._raw if raw is None else raw
+        if raw is None:
             return None
         if as_string:
-            return self._char_value(self._raw)
+            return self._char_value(raw)
         count = self._default_count if count is None else count
-        return _convert.python_value(self._raw, self._nat(),
+        return _convert.python_value(raw, self._nat(),
                                      self._args["nelm"] or 1, count=count, as_numpy=as_numpy)
 
-    def _nat(self) -> ChannelType:
-        return ChannelType.DOUBLE if self._native is None else self._native
+    def _nat(self) -> dbr.DBR:
+        return dbr.DBR.DOUBLE if self._native is None else self._native
 
-    def _start_put(self, value: Any) -> Any:
-        """Check write access, convert ``value`` and reset the completion state.
+    def _start_put(self, value: Any) -> Tuple[int, int, bytes]:
+        """Check write access, encode ``value`` and reset the completion state.
+
+        Returns:
+            ``(data_type, count, payload)`` to write.
 
         Raises:
             CAPutError: no write access, or an enum name the PV does not have.
         """
         if not self._args["write_access"]:
             raise CAPutError(self.pvname, "no write access", status_name="ECA_NOWTACCESS")
-        payload = _convert.put_payload(self.pvname, value, self._nat(),
-                                       self._args["nelm"] or 1, self._args["enum_strs"])
+        values = _convert.put_payload(self.pvname, value, self._nat(),
+                                      self._args["nelm"] or 1, self._args["enum_strs"])
+        try:
+            payload = dbr.encode(self._nat(), values)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CAPutError(self.pvname, f"{value!r} is not valid for a "
+                             f"{self._nat().name} channel: {exc}",
+                             status_name="ECA_BADTYPE") from None
         self.put_complete = False
         self.last_put_error = None
-        return payload
+        return int(self._nat()), len(values), payload
 
-    def _finish_put(self, reply: Any) -> Optional[CAPutError]:
+    def _finish_put(self, status: int) -> Optional[CAPutError]:
         """Record a put completion; a refusal is kept in ``last_put_error``.
 
         Returns:
@@ -170,13 +225,13 @@ class PVBase:
         """
         error: Optional[CAPutError] = None
         try:
-            _convert.check_status(self.pvname, reply.status, put=True)
+            _convert.check_status(self.pvname, status, put=True)
         except CAPutError as exc:
             error = self.last_put_error = exc
         self.put_complete = True
         return error
 
-    def _read_type(self, form: Optional[str] = None) -> ChannelType:
+    def _read_type(self, form: Optional[str] = None) -> int:
         return _convert.data_type_for(self._nat(), form or self.form)
 
     # ---- value callbacks ------------------------------------------------------------------
@@ -218,11 +273,14 @@ class PVBase:
             callback, kw = self.callbacks[index]
         except KeyError:
             return
-        kwargs = dict(self._args)
-        kwargs.update(kw)
-        kwargs["cb_info"] = (index, self)
+        self._call_value_callback(index, callback, kw, dict(self._args))
+
+    def _call_value_callback(self, index: int, callback: Callable[..., Any],
+                             kw: Dict[str, Any], args: Dict[str, Any]) -> None:
+        args.update(kw)
+        args["cb_info"] = (index, self)
         try:
-            callback(**kwargs)
+            callback(**args)
         except Exception:
             log.exception("value callback %s for %s failed", index, self.pvname)
 
@@ -233,14 +291,38 @@ class PVBase:
     @property
     def char_value(self) -> Any:
         """String form of the last value (enum name, float to ``precision`` digits ...)."""
-        return self._args["char_value"]
+        return self._getarg("char_value")
+
+    @property
+    def char_status(self) -> str:
+        """The alarm status as its EPICS name (``'NO_ALARM'``, ``'HIHI'`` ...)."""
+        status = self._getarg("status")
+        return ALARM_STATUS[status] if status is not None and 0 <= status < len(
+            ALARM_STATUS) else str(status)
+
+    @property
+    def char_severity(self) -> str:
+        """The alarm severity as its EPICS name (``'NO_ALARM'``, ``'MINOR'``, ``'MAJOR'``,
+        ``'INVALID'``)."""
+        severity = self._getarg("severity")
+        return ALARM_SEVERITY[severity] if severity is not None and 0 <= severity < len(
+            ALARM_SEVERITY) else str(severity)
+
+    @property
+    def typefull(self) -> Optional[str]:
+        """The DBR type name of the form in use, e.g. ``'time_double'`` (pyepics)."""
+        return self._args["type"]
+
+    def _getarg(self, name: str) -> Any:
+        """An attribute's value; the thread face waits for connection and metadata first."""
+        return self._args[name]
 
     def __getattr__(self, name: str) -> Any:
         # pyepics attributes: count, nelm, type, ftype, host, access, read_access,
         # write_access, enum_strs, units, precision, status, severity, the limits ...
         args = self.__dict__.get("_args")
         if args is not None and name in args:
-            return args[name]
+            return self._getarg(name)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
     def _info_text(self) -> str:

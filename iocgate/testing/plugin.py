@@ -1,22 +1,26 @@
 """pytest plugin (entry point ``iocgate``): loopback-only EPICS settings and port fixtures.
 
-Loaded automatically once iocgate is installed. At start-up it points every CA client and
-server in the test process at 127.0.0.1 only, so no test ever searches or beacons elsewhere,
-and starts a private CA repeater on a free port for the session (see ``_repeater``), so that
-no client spawns a stray ``caRepeater`` that keeps a captured pipe open.
+Loaded automatically once iocgate is installed, it changes nothing by itself: the EPICS
+environment is set only inside iocgate's own fixtures (:func:`ca_env` and those built on it),
+for the test that uses them, so an unrelated project's test run keeps its environment. A
+project that wants the whole session on loopback (iocgate's own suite does) sets the ini
+option ``iocgate_loopback_session = true``: then every CA client and server of the test
+process is pointed at 127.0.0.1 at start-up. Either way a private CA repeater is started
+(see ``_repeater``) when first needed, so that no client spawns a stray ``caRepeater`` that
+keeps a captured pipe open.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
 from ._environment import LOOPBACK, free_port, loopback_env
 from ._ioc import RunningIOC, start_ioc
-from ._repeater import start_repeater
+from ._repeater import RunningRepeater, start_repeater
 
 _LOOPBACK_ONLY = {
     "EPICS_CA_AUTO_ADDR_LIST": "NO",
@@ -25,17 +29,44 @@ _LOOPBACK_ONLY = {
     "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
     "EPICS_CAS_BEACON_ADDR_LIST": LOOPBACK,
 }
+_SESSION_OPTION = "iocgate_loopback_session"
+_REPEATER = pytest.StashKey[Optional[RunningRepeater]]()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    os.environ.update(_LOOPBACK_ONLY)
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(_SESSION_OPTION, type="bool", default=False,
+                  help="iocgate: point the whole test session's EPICS environment at "
+                       "127.0.0.1 (default: only inside iocgate's fixtures)")
+
+
+def _start_repeater(config: pytest.Config) -> Optional[RunningRepeater]:
     try:
         repeater = start_repeater()
     except (OSError, RuntimeError) as exc:  # tests still run; captured libca clients may hang
         warnings.warn(f"iocgate: no private CA repeater for this session: {exc}", stacklevel=1)
-        return
-    os.environ.update(repeater.env)
+        return None
     config.add_cleanup(repeater.stop)
+    return repeater
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getini(_SESSION_OPTION):
+        return
+    os.environ.update(_LOOPBACK_ONLY)
+    repeater = _start_repeater(config)
+    config.stash[_REPEATER] = repeater
+    if repeater is not None:
+        os.environ.update(repeater.env)
+
+
+@pytest.fixture(scope="session")
+def ca_repeater_env(pytestconfig: pytest.Config) -> Dict[str, str]:
+    """The variables pointing CA clients and servers at the session's private repeater
+    (started on first use; empty if it could not start)."""
+    if _REPEATER not in pytestconfig.stash:
+        pytestconfig.stash[_REPEATER] = _start_repeater(pytestconfig)
+    repeater = pytestconfig.stash[_REPEATER]
+    return {} if repeater is None else dict(repeater.env)
 
 
 @pytest.fixture
@@ -45,10 +76,11 @@ def ca_port() -> int:
 
 
 @pytest.fixture
-def ca_env(ca_port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dict[str, str]]:
-    """Loopback EPICS variables for ``ca_port``, applied to ``os.environ`` for this test and
-    returned for passing to child processes."""
-    env = loopback_env(ca_port)
+def ca_env(ca_port: int, ca_repeater_env: Dict[str, str],
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Dict[str, str]]:
+    """Loopback EPICS variables for ``ca_port`` (and the session's repeater), applied to
+    ``os.environ`` for this test only and returned for passing to child processes."""
+    env = {**ca_repeater_env, **loopback_env(ca_port)}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     yield env

@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Dict, Iterator
 
 import pytest
 
-from iocgate.client import aio, get_pv, reset_default_context
+from iocgate.client import Motor, aio, get_pv, reset_default_context
 from iocgate.testing import epics_tool, free_port, loopback_env, subprocess_env
 
 HERE = Path(__file__).parent
@@ -130,6 +130,14 @@ def fresh_client_per_module() -> Iterator[None]:
     outlives this directory's tests."""
     yield
     reset_default_context()
+
+
+@pytest.fixture
+def motor(servers: Servers) -> Motor:
+    """The emulated motor of client_test.db (``m1``), at 0 with its limits ±10."""
+    m1 = Motor(servers.p + "m1", delim=":", timeout=10)
+    m1.move(0.0, wait=True, timeout=20, ignore_limits=True)
+    return m1
 
 
 def arun(coro: Awaitable[Any]) -> Any:

@@ -2,7 +2,8 @@
 
 Usage: ``python pyepics_probe.py CASES_JSON``; each case is ``[kind, target, kwargs]`` with kind
 ``caget``, ``caget_many``, ``caput`` (kwargs: ``value``, ``wait``), ``pv`` (attributes),
-``ctrlvars`` or ``timevars``; cases run in order.
+``ctrlvars``, ``timevars``, ``get`` (kwargs: ``pv_count``, ``auto_monitor``, ``get``),
+``with_metadata`` (kwargs of ``get_with_metadata``) or ``alarm_names``; cases run in order.
 """
 
 from __future__ import annotations
@@ -28,6 +29,22 @@ def run(kind: str, target, kwargs: dict):
         return epics.caput(target, kwargs["value"], wait=kwargs.get("wait", False), timeout=10)
     if kind == "caget_many":
         return epics.caget_many(target, timeout=10, connection_timeout=10, **kwargs)
+    if kind == "get":  # a fresh PV (own count / monitor) and one get()
+        pv = epics.PV(target, count=kwargs.get("pv_count"),
+                      auto_monitor=kwargs.get("auto_monitor"))
+        if not pv.wait_for_connection(timeout=10):
+            raise RuntimeError(f"{target} did not connect")
+        return pv.get(**kwargs.get("get", {}))
+    if kind == "with_metadata":
+        pv = epics.PV(target, auto_monitor=False)
+        if not pv.wait_for_connection(timeout=10):
+            raise RuntimeError(f"{target} did not connect")
+        md = pv.get_with_metadata(**kwargs)
+        return {key: value for key, value in md.items()
+                if key not in ("timestamp", "posixseconds", "nanoseconds")}
+    if kind == "alarm_names":
+        pv = epics.PV(target)
+        return pv.char_status, pv.char_severity
     pv = epics.get_pv(target, form=kwargs.get("form", "time"))
     if not pv.wait_for_connection(timeout=10):
         raise RuntimeError(f"{target} did not connect")

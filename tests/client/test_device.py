@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from iocgate import LimitError
-from iocgate.client import Alarm, Device, Motor, caput, device_from_group, group_pvnames
+from iocgate.client import Alarm, Device, caput, device_from_group, group_pvnames
 
 _spec = importlib.util.spec_from_file_location("client_ioc", Path(__file__).parent /
                                                "client_ioc.py")
@@ -87,13 +87,6 @@ def test_group_pvnames_of_iocgate_iocs_match_their_pvdb(module, cls):
     assert sorted(names.values()) == sorted(group(prefix="GRP:").pvdb)
     if cls == "PowerSupplyIOC":
         assert names["volt"] == "GRP:VOLT" and names["volt_rbv"] == "GRP:VOLT_RBV"
-
-
-@pytest.fixture
-def motor(servers):
-    m1 = Motor(servers.p + "m1", delim=":", timeout=10)
-    m1.move(0.0, wait=True, timeout=20, check_limits=False)
-    return m1
 
 
 def test_motor_move_wait_and_relative(motor):

@@ -15,7 +15,7 @@ from typing import Any, List
 import numpy as np
 import pytest
 
-from iocgate.client import caget, caget_many, caput, get_pv
+from iocgate.client import PV, caget, caget_many, caput, get_pv
 
 PROBE = Path(__file__).parent / "pyepics_probe.py"
 PV_ATTRS = ("count", "nelm", "type", "ftype", "host", "access", "read_access", "write_access",
@@ -46,6 +46,13 @@ PV_NAMES = [("p", "ao"), ("p", "alarmed"), ("p", "long"), ("p", "str"), ("p", "m
             ("p", "strwave1"), ("p", "shortwave")]
 FORMS = [("ao", "ctrl"), ("mode", "ctrl"), ("long", "native"), ("text", "native"),
          ("shortwave", "ctrl"), ("shortwave", "native")]
+# (name, PV kwargs, get kwargs): counts asked of the server, monitored or not
+GETS = [("wave", {"pv_count": 2}, {}), ("wave", {"pv_count": 32, "auto_monitor": False}, {}),
+        ("wave", {}, {"count": 1}), ("wave", {"auto_monitor": False}, {"count": 2}),
+        ("strwave", {"pv_count": 1}, {}), ("shortwave", {}, {"count": 2})]
+WITH_METADATA = [("ao", {"form": "ctrl"}), ("ao", {"form": "time"}),
+                 ("mode", {"form": "ctrl", "as_string": True}), ("wave", {"count": 2})]
+ALARM_NAMES = ["ao", "alarmed", "disabled"]
 MANY = [("p", n) for n in ("ao", "long", "str", "mode", "wave", "text", "alarmed",
                            "shortwave")]
 
@@ -62,6 +69,9 @@ def _cases(servers: Any) -> List[list]:
     cases += [["caget_many", many, {}], ["caget_many", many, {"as_string": True}]]
     cases += [[kind, servers.p + n, {}] for kind in ("ctrlvars", "timevars")
               for n in ("ao", "alarmed", "mode")]
+    cases += [["get", servers.p + n, {**pv_kw, "get": get_kw}] for n, pv_kw, get_kw in GETS]
+    cases += [["with_metadata", servers.p + n, kw] for n, kw in WITH_METADATA]
+    cases += [["alarm_names", servers.p + n, {}] for n in ALARM_NAMES]
     return cases
 
 
@@ -154,6 +164,35 @@ def test_metadata_parity(servers, pyepics_results, kind, suffix):
             assert ours[key] == value
         else:
             assert_same(ours[key], value, f"{name} {kind}[{key}]")
+
+
+@pytest.mark.parametrize("suffix,pv_kw,get_kw", GETS,
+                         ids=[f"{n}:{pv}:{get}" for n, pv, get in GETS])
+def test_count_parity(servers, pyepics_results, suffix, pv_kw, get_kw):
+    name = servers.p + suffix
+    theirs = pyepics_results[json.dumps(["get", name, {**pv_kw, "get": get_kw}])]
+    pv = PV(name, count=pv_kw.get("pv_count"), auto_monitor=pv_kw.get("auto_monitor"))
+    assert_same(pv.get(**get_kw), theirs, f"PV({name}, {pv_kw}).get({get_kw})")
+
+
+@pytest.mark.parametrize("suffix,kw", WITH_METADATA, ids=[f"{n}:{kw}" for n, kw in WITH_METADATA])
+def test_get_with_metadata_parity(servers, pyepics_results, suffix, kw):
+    name = servers.p + suffix
+    theirs = pyepics_results[json.dumps(["with_metadata", name, kw])]
+    ours = PV(name, auto_monitor=False).get_with_metadata(**kw)
+    ours = {k: v for k, v in ours.items() if k not in ("timestamp", "posixseconds",
+                                                        "nanoseconds")}
+    assert set(ours) == set(theirs), (name, kw, sorted(ours), sorted(theirs))
+    for key, value in theirs.items():
+        assert_same(ours[key], value, f"{name} get_with_metadata({kw})[{key}]")
+
+
+@pytest.mark.parametrize("suffix", ALARM_NAMES)
+def test_alarm_name_parity(servers, pyepics_results, suffix):
+    name = servers.p + suffix
+    pv = PV(name)
+    assert (pv.char_status, pv.char_severity) == tuple(
+        pyepics_results[json.dumps(["alarm_names", name, {}])])
 
 
 def test_caput_parity(servers):

@@ -33,12 +33,12 @@ def test_global_cache_reuses_channels(servers):
     name = servers.p + "long"
     caget(name)
     context = default_context()
-    channels_before = len(context.pvs)
+    channels_before = len(context.channels)
     pv = get_pv(name)
     for _ in range(5):
         assert caget(name) == 42
     assert get_pv(name) is pv
-    assert len(context.pvs) == channels_before
+    assert len(context.channels) == channels_before
 
 
 def test_cainfo_reports_metadata(servers, capsys):

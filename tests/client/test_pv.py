@@ -8,10 +8,10 @@ import threading
 
 import numpy as np
 import pytest
-from caproto.threading.client import Context
 
 from iocgate._errors import IocgateError
 from iocgate.client import PV, CAPutError, CATimeoutError, caget, caput, settings
+from iocgate.client._core import Context
 from iocgate.testing import epics_tool
 
 
@@ -80,14 +80,14 @@ def test_megabyte_waveform_put_and_get(servers):
     try:
         pv = PV(servers.p + "bigwave", context=context)
         pv.wait_for_connection(timeout=10)
-        sock = pv._chan.circuit_manager.socket  # a small send buffer: partial sends certain
+        sock = pv._channel.circuit.sock  # a small send buffer: partial sends certain
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
         assert pv.put(big, wait=True, timeout=20) == 1
         np.testing.assert_array_equal(pv.get(timeout=20, use_monitor=False), big)
         other = PV(servers.p + "long", context=context)
         assert other.get(timeout=10) == 42  # the circuit still works
     finally:
-        context.disconnect(wait=True)
+        context.close()
 
 
 def test_string_channels_take_numbers_and_refuse_long_text(servers):
@@ -230,7 +230,7 @@ def test_pvs_of_the_same_name_share_the_channel_not_the_callbacks(servers):
     first, second = PV(servers.p + "counter"), PV(servers.p + "counter")
     first.wait_for_connection(timeout=10)
     second.wait_for_connection(timeout=10)
-    assert first._chan is second._chan
+    assert first._channel is second._channel
     first.disconnect()
     start = second.get(use_monitor=False)
     assert second.wait_for(lambda v: v >= start + 2, timeout=10)  # still monitored

@@ -9,37 +9,30 @@ import numpy as np
 import pytest
 
 from iocgate import LimitError
-from iocgate.client import Motor, caget, caput
+from iocgate.client import caget, caput
 from iocgate.client.scan import Counter, Positioner, Trigger, a2scan, ascan, dscan, mesh
 
 
-@pytest.fixture
-def m1(servers):
-    motor = Motor(servers.p + "m1", delim=":", timeout=10)
-    motor.move(0.0, wait=True, timeout=20)
-    return motor
-
-
-def test_ascan_with_motor_counter_and_csv(servers, m1, tmp_path):
+def test_ascan_with_motor_counter_and_csv(servers, motor, tmp_path):
     stream = io.StringIO()
     out = tmp_path / "scan.csv"
-    result = ascan(m1, 0.0, 1.0, 3, counters=[Counter(servers.p + "signal", label="signal")],
+    result = ascan(motor, 0.0, 1.0, 3, counters=[Counter(servers.p + "signal", label="signal")],
                    stream=stream, filename=str(out))
-    assert result.columns == [m1.prefix, "signal"]
-    np.testing.assert_allclose(result[m1.prefix], [0.0, 0.5, 1.0])
+    assert result.columns == [motor.prefix, "signal"]
+    np.testing.assert_allclose(result[motor.prefix], [0.0, 0.5, 1.0])
     np.testing.assert_allclose(result["signal"], [1.0, 2.0, 3.0])  # signal = 2*RBV + 1
     assert result.data.shape == (3, 2) and len(result) == 3
     assert stream.getvalue().endswith("] 3/3\n")
     rows = list(csv.reader(out.open()))
-    assert rows[0] == [m1.prefix, "signal"]
+    assert rows[0] == [motor.prefix, "signal"]
     assert [float(x) for x in rows[2]] == [0.5, 2.0]
 
 
-def test_dscan_returns_to_start(servers, m1):
-    m1.move(0.5, wait=True, timeout=20)
-    result = dscan(m1, -0.5, 0.5, 3, counters=[servers.p + "signal"], progress=False)
-    np.testing.assert_allclose(result[m1.prefix], [0.0, 0.5, 1.0])
-    assert m1.get_position() == pytest.approx(0.5)
+def test_dscan_returns_to_start(servers, motor):
+    motor.move(0.5, wait=True, timeout=20)
+    result = dscan(motor, -0.5, 0.5, 3, counters=[servers.p + "signal"], progress=False)
+    np.testing.assert_allclose(result[motor.prefix], [0.0, 0.5, 1.0])
+    assert motor.get_position() == pytest.approx(0.5)
 
 
 def test_a2scan_and_mesh_with_plain_pvs_and_trigger(servers, capsys):
@@ -55,11 +48,11 @@ def test_a2scan_and_mesh_with_plain_pvs_and_trigger(servers, capsys):
     assert "4/4" in capsys.readouterr().err  # progress bar on stderr by default
 
 
-def test_scan_stops_on_limit_violation(servers, m1):
+def test_scan_stops_on_limit_violation(servers, motor):
     caput(servers.p + "m1:HLM", 1.0, wait=True)
     try:
         with pytest.raises(LimitError):
-            ascan(m1, 0.0, 2.0, 3, progress=False)  # third point (2.0) is refused
-        assert m1.get_position() == pytest.approx(1.0)  # stays at the last good point
+            ascan(motor, 0.0, 2.0, 3, progress=False)  # third point (2.0) is refused
+        assert motor.get_position() == pytest.approx(1.0)  # stays at the last good point
     finally:
         caput(servers.p + "m1:HLM", 10.0, wait=True)

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence
 
 from .._errors import CAError, should_raise
 from .._procedural import _default_monitor_line
 from .._pv import DEFAULT_TIMEOUT
 from .._pvbase import log
-from ._pv import PV, default_context
-
-#: Per client context (so per event loop): ``{(pvname, form): PV}``.
-_cache: weakref.WeakKeyDictionary[Any, Dict[Tuple[str, str], PV]] = weakref.WeakKeyDictionary()
+from ._pv import PV, pv_caches
 
 
 def get_pv(pvname: str, form: str = "time") -> PV:
     """The cached async :class:`PV` for ``pvname`` in the running loop (not yet connected)."""
-    context = default_context()
-    pvs = _cache.setdefault(context, {})
+    pvs = pv_caches.setdefault(asyncio.get_running_loop(), {})
     pv = pvs.get((pvname, form))
     if pv is None:
-        pv = pvs[(pvname, form)] = PV(pvname, form=form, context=context)
+        pv = pvs[(pvname, form)] = PV(pvname, form=form)
     return pv
 
 

@@ -1,45 +1,52 @@
-"""The asyncio ``PV`` on caproto's asyncio client; conversions come from the shared base."""
+"""The asyncio ``PV`` on the shared client core; conversions come from the shared base.
+
+The core's I/O thread hands replies to the PV's event loop (``call_soon_threadsafe``), so
+the same searches, circuits and subscriptions serve the thread face and every loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import weakref
-from typing import Any, AsyncIterator, Callable, Dict, Optional
+from typing import Any, AsyncIterator, Callable, Dict, Optional, Tuple
 
-from caproto import SubscriptionType
-from caproto.asyncio.client import Context
-
+from ...protocol import _ca_client as wire
 from .. import _convert
-from .._caproto_hooks import patch_circuit
+from .._context import default_context as _shared_context
+from .._core import Channel, Context, Subscription
 from .._errors import CAError, CATimeoutError, should_raise
-from .._pv import DEFAULT_TIMEOUT, PUT_TIMEOUT
+from .._pv import DEFAULT_TIMEOUT, MONITOR_MASK, PUT_TIMEOUT
 from .._pvbase import CTRL_KEYS, TIME_KEYS, PVBase, log
 
-_MONITOR_MASK = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_ALARM
-_contexts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Context] = (
+#: Per event loop: ``{(pvname, form): PV}`` (see :func:`iocgate.client.aio.get_pv`).
+pv_caches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Dict[Tuple[str, str], Any]] = (
     weakref.WeakKeyDictionary())
 
 
 def default_context() -> Context:
-    """The shared asyncio client context of the running event loop (created on first use from
-    the ``EPICS_CA_*`` environment then current)."""
-    loop = asyncio.get_running_loop()
-    context = _contexts.get(loop)
-    if context is None:
-        context = _contexts[loop] = Context()
-    return context
+    """The client core shared with the thread face (one per process)."""
+    return _shared_context()
 
 
 async def reset_default_context() -> None:
-    """Disconnect and forget the running loop's shared context (and the PV cache)."""
-    from ._procedural import _cache
+    """Disconnect the running loop's cached PVs (the core stays shared with the thread
+    face; :func:`iocgate.client.reset_default_context` resets it)."""
+    for pv in list(pv_caches.pop(asyncio.get_running_loop(), {}).values()):
+        await pv.disconnect()
 
-    context = _contexts.pop(asyncio.get_running_loop(), None)
-    if context is not None:
-        for pv in _cache.pop(context, {}).values():
-            await pv.disconnect()
-        await context.disconnect()
+
+def _post(loop: asyncio.AbstractEventLoop, func: Callable[..., Any], *args: Any) -> None:
+    """Run ``func(*args)`` on ``loop`` (dropped if that loop has closed)."""
+    try:
+        loop.call_soon_threadsafe(func, *args)
+    except RuntimeError:
+        pass
+
+
+def _resolve(future: asyncio.Future, result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
 
 
 class PV(PVBase):
@@ -53,11 +60,11 @@ class PV(PVBase):
     Args:
         pvname: the PV name.
         form: ``'time'`` (default), ``'ctrl'`` or ``'native'``.
-        count: default element count returned for waveforms.
+        count: number of waveform elements to ask the server for.
         connection_timeout: default seconds to wait for the connection.
         monitor_delta: skip value callbacks for numeric changes smaller than this
             (client-side; the server's ``MDEL`` is not written).
-        context: a caproto asyncio ``Context``; default the running loop's shared one.
+        context: a client core; default the shared one.
     """
 
     def __init__(self, pvname: str, form: str = "time", count: Optional[int] = None,
@@ -65,25 +72,58 @@ class PV(PVBase):
                  monitor_delta: Optional[float] = None, context: Optional[Context] = None):
         super().__init__(pvname, form=form, auto_monitor=False, count=count,
                          monitor_delta=monitor_delta)
-        _convert.data_type_for(_convert.ChannelType.DOUBLE, form)
+        _convert.data_type_for(_convert.DBR.DOUBLE, form)
         self.connection_timeout = connection_timeout
         self.context = context
-        self._chan: Any = None
-        self._subscription: Any = None
-        self._sub_token: Optional[int] = None
+        self._channel: Optional[Channel] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._connected_event: Optional[asyncio.Event] = None
+        self._subscription: Optional[Subscription] = None
 
     def _timeout(self, timeout: Optional[float]) -> Optional[float]:
         if timeout is not None:
             return timeout
         return DEFAULT_TIMEOUT if self.connection_timeout is None else self.connection_timeout
 
-    async def _on_state(self, chan: Any, state: str) -> None:
-        if state != "connected" and self.connected:
+    # ---- core listener (I/O thread) -> this PV's loop -------------------------------------
+    def _ca_access(self, channel: Channel, rights: int) -> None:
+        assert self._loop is not None
+        _post(self._loop, self._apply_access, rights)
+
+    def _ca_connection(self, channel: Channel, connected: bool) -> None:
+        assert self._loop is not None
+        _post(self._loop, self._on_connection, channel, connected)
+
+    def _on_connection(self, channel: Channel, connected: bool) -> None:
+        assert self._connected_event is not None
+        if connected and channel.connected:
+            self._apply_connection(True, host=_convert.host_name(channel.address),
+                                   native=channel.native, nelm=channel.nelm, chid=channel.cid)
+            self._connected_event.set()
+        elif not connected and self.connected:
+            self._connected_event.clear()
+            self._ctrl_loaded = False
             self._apply_connection(False)
 
-    async def _on_access(self, chan: Any, rights: Any) -> None:
-        self._apply_access(rights)
+    def _on_event(self, status: int, data_type: int, count: int, payload: Any) -> None:
+        assert self._loop is not None
+        if wire.eca_ok(status):
+            _post(self._loop, self._deliver, data_type, count, payload)
 
+    def _deliver(self, data_type: int, count: int, payload: Any) -> None:
+        self._apply_payload(data_type, count, payload)
+        if not self._passes_monitor_delta():
+            return
+        args = dict(self._args)
+        for index, (callback, kw) in list(self.callbacks.items()):
+            try:
+                result = callback(**{**args, **kw, "cb_info": (index, self)})
+                if inspect.isawaitable(result):
+                    asyncio.ensure_future(result)
+            except Exception:
+                log.exception("value callback %s for %s failed", index, self.pvname)
+
+    # ---- I/O -------------------------------------------------------------------------------
     async def wait_for_connection(self, timeout: Optional[float] = None,
                                   raise_on_error: Optional[bool] = None) -> bool:
         """Connect and read the control metadata.
@@ -108,32 +148,50 @@ class PV(PVBase):
     connect = wait_for_connection
 
     async def _connect(self, timeout: Optional[float]) -> None:
-        if self._chan is None:
+        if self._channel is None:
+            self._loop = asyncio.get_running_loop()
+            self._connected_event = asyncio.Event()
             context = self.context if self.context is not None else default_context()
-            (self._chan,) = await context.get_pvs(
-                self.pvname, connection_state_callback=self._on_state,
-                access_rights_callback=self._on_access)
+            self.context = context
+            self._channel = context.attach(self.pvname, self)
+        assert self._connected_event is not None
         if self.connected and self._ctrl_loaded:
             return
-        await self._chan.wait_for_connection(timeout=timeout)
-        self._apply_access(self._chan.access_rights)
-        channel = self._chan.channel
-        patch_circuit(self._chan.circuit_manager)
-        host = _convert.host_name(tuple(self._chan.circuit_manager.circuit.address))
-        self._apply_connection(True, host=host, native=channel.native_data_type,
-                               nelm=channel.native_data_count, chid=channel.cid)
-        await self._read("ctrl", timeout)
+        await self._connected_event.wait()
+        await self._read("ctrl", timeout, 1 if (self._args["nelm"] or 1) > 1 else 0,
+                         with_value=(self._args["nelm"] or 1) <= 1)
         self._ctrl_loaded = True
         if self.callbacks:  # added before the connection
             self._subscribe()
 
-    async def _read(self, form: str, timeout: Optional[float]) -> None:
+    async def _request(self, send: Callable[[Any], None],
+                       timeout: Optional[float], what: str) -> Tuple[int, int, int, Any]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         try:
-            reply = await self._chan.read(data_type=self._read_type(form), timeout=timeout)
-        except TimeoutError:
-            raise CATimeoutError(self.pvname, timeout, "answer a read") from None
-        _convert.check_status(self.pvname, reply.status, put=False)
-        self._apply_reply(reply.data, reply.data_type, reply.metadata)
+            send(lambda *result: _post(loop, _resolve, future, result))
+        except ConnectionError:
+            raise CAError("not connected", pvname=self.pvname) from None
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise CATimeoutError(self.pvname, timeout, what) from None
+
+    async def _read(self, form: str, timeout: Optional[float], count: int = 0,
+                    with_value: bool = True) -> Any:
+        """Read ``form`` now and apply the reply (see the thread face's ``_read``); returns
+        the reply's raw value."""
+        channel = self._channel
+        assert channel is not None and self.context is not None
+        context = self.context
+        status, data_type, wire_count, payload = await self._request(
+            lambda done: context.read(channel, self._read_type(form), count, done),
+            timeout, "answer a read")
+        if payload is None:
+            raise CAError("disconnected before the read was answered", pvname=self.pvname)
+        _convert.check_status(self.pvname, status, put=False)
+        return self._apply_payload(data_type, wire_count, payload,
+                                   with_value=with_value and count == 0)
 
     async def get(self, count: Optional[int] = None, as_string: bool = False,
                   as_numpy: bool = True, timeout: Optional[float] = None,
@@ -145,25 +203,27 @@ class PV(PVBase):
         """
         try:
             await self.wait_for_connection(timeout, raise_on_error=True)
+            raw = None
             if not (use_monitor and self._subscription is not None and self._raw is not None):
-                await self._read(self.form, self._timeout(timeout))
+                raw = await self._read(self.form, self._timeout(timeout),
+                                       self._request_count(count))
         except CAError as exc:
             if should_raise(raise_on_error):
                 raise
             log.warning("%s", exc)
             return None
-        return self._converted(count=count, as_string=as_string, as_numpy=as_numpy)
+        return self._converted(count=count, as_string=as_string, as_numpy=as_numpy, raw=raw)
 
     async def get_ctrlvars(self, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Read the control metadata now (units, precision, limits, enum strings, alarm)."""
         await self.wait_for_connection(timeout, raise_on_error=True)
-        await self._read("ctrl", self._timeout(timeout))
+        await self._read("ctrl", self._timeout(timeout), self._request_count())
         return self._subset(CTRL_KEYS)
 
     async def get_timevars(self, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Read the time metadata now (status, severity, timestamp ...)."""
         await self.wait_for_connection(timeout, raise_on_error=True)
-        await self._read("time", self._timeout(timeout))
+        await self._read("time", self._timeout(timeout), self._request_count())
         return self._subset(TIME_KEYS)
 
     async def put(self, value: Any, wait: bool = False, timeout: Optional[float] = None,
@@ -174,7 +234,8 @@ class PV(PVBase):
         Args:
             wait: await completion of the put and its processing.
             timeout: seconds to wait for completion (``None`` = :data:`PUT_TIMEOUT`).
-            callback: ``f(pvname=, data=callback_data)`` on completion.
+            callback: on completion, ``f(pvname=, **callback_data)`` for a dict, else
+                ``f(pvname=, data=callback_data)`` (pyepics).
 
         Raises:
             CATimeoutError: no connection, or (``wait``) no completion in time; the put may
@@ -183,28 +244,33 @@ class PV(PVBase):
                 ``wait``; otherwise logged and kept in ``last_put_error``).
         """
         timeout = PUT_TIMEOUT if timeout is None else timeout
+        extra = callback_data if isinstance(callback_data, dict) else {"data": callback_data}
         try:
             await self.wait_for_connection(None, raise_on_error=True)
-            payload = self._start_put(value)
+            data_type, count, payload = self._start_put(value)
+            channel, context = self._channel, self.context
+            assert channel is not None and context is not None
+            request = asyncio.ensure_future(self._request(
+                lambda done: context.write(channel, data_type, count, payload, done),
+                timeout, "complete a put"))
 
-            async def done(reply: Any) -> Optional[CAError]:
-                error = self._finish_put(reply)
-                if error is not None and not wait:
-                    log.warning("%s", error)
+            async def finish() -> Optional[CAError]:
+                status, *_, reply = await request
+                error = self._finish_put(status)
+                if reply is None and error is None and not wire.eca_ok(status):
+                    error = CAError("disconnected before the put completed",
+                                    pvname=self.pvname)
                 if callback is not None:
-                    await _call(callback, pvname=self.pvname, data=callback_data)
+                    await _call(callback, pvname=self.pvname, **extra)
                 return error
 
-            try:
-                reply = await self._chan.write(payload, wait=wait,
-                                               callback=None if wait else done,
-                                               timeout=timeout, notify=True)
-            except TimeoutError:
-                raise CATimeoutError(self.pvname, timeout, "complete a put") from None
-            if wait:
-                error = await done(reply)
-                if error is not None:
-                    raise error
+            if not wait:
+                task = asyncio.ensure_future(finish())
+                task.add_done_callback(_log_put_failure)
+                return 1
+            error = await finish()
+            if error is not None:
+                raise error
         except CAError as exc:
             if should_raise(raise_on_error):
                 raise
@@ -222,21 +288,11 @@ class PV(PVBase):
         return index
 
     def _subscribe(self) -> None:
-        if self._subscription is None:
-            self._subscription = self._chan.subscribe(data_type=self._read_type(),
-                                                      mask=_MONITOR_MASK)
-            self._sub_token = self._subscription.add_callback(self._on_event)
-
-    async def _on_event(self, sub: Any, response: Any) -> None:
-        self._apply_reply(response.data, response.data_type, response.metadata)
-        if not self._passes_monitor_delta():
-            return
-        kwargs = dict(self._args)
-        for index, (callback, kw) in list(self.callbacks.items()):
-            try:
-                await _call(callback, **{**kwargs, **kw, "cb_info": (index, self)})
-            except Exception:
-                log.exception("value callback %s for %s failed", index, self.pvname)
+        if self._subscription is None and self._channel is not None:
+            assert self.context is not None
+            self._subscription = self.context.subscribe(
+                self._channel, self._read_type(), self._request_count(monitor=True), MONITOR_MASK,
+                self._on_event)
 
     async def monitor(self, timeout: Optional[float] = None) -> AsyncIterator[Dict[str, Any]]:
         """Iterate over changes: each item is the pyepics callback dict (``value``,
@@ -255,11 +311,27 @@ class PV(PVBase):
             self.remove_callback(index)
 
     async def disconnect(self) -> None:
-        """Stop the monitor and drop every callback."""
+        """Stop the monitor, drop every callback and release the channel."""
         self.clear_callbacks()
-        if self._subscription is not None:  # shared with other PVs of the same name
-            await self._subscription.remove_callback(self._sub_token)
-            self._subscription = None
+        if self.context is not None:
+            if self._subscription is not None:
+                self.context.unsubscribe(self._subscription)
+                self._subscription = None
+            if self._channel is not None:
+                self.context.detach(self._channel, self)
+        self._channel = None
+        self._ctrl_loaded = False
+        self.connected = False
+
+
+def _log_put_failure(task: asyncio.Future) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.warning("%s", exc)
+    elif task.result() is not None:
+        log.warning("%s", task.result())
 
 
 async def _call(callback: Callable[..., Any], **kwargs: Any) -> None:

@@ -56,7 +56,7 @@ class Positioner:
         if self.readback is not None:
             return self.readback.get(use_monitor=False)
         if self.motor is not None:
-            return self.motor.get_position()
+            return self.motor.get_position(readback=True)
         return self.pv.get(use_monitor=False)  # type: ignore[union-attr]
 
 
@@ -110,6 +110,27 @@ class ScanResult:
             writer.writerows(self.data.tolist())
 
 
+class _RowWriter:
+    """A CSV file written one row per point as the scan takes it (flushed each time), so a
+    scan that fails part-way keeps every point taken before the failure."""
+
+    def __init__(self, path: Optional[str], columns: List[str]) -> None:
+        self._fh = None if path is None else open(path, "w", newline="")
+        if self._fh is not None:
+            self._writer = csv.writer(self._fh)
+            self._writer.writerow(columns)
+            self._fh.flush()
+
+    def write(self, row: List[float]) -> None:
+        if self._fh is not None:
+            self._writer.writerow(row)
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
 def _progress(stream: Optional[IO[str]], done: int, total: int, width: int = 30) -> None:
     if stream is None:
         return
@@ -132,7 +153,8 @@ def step_scan(positioners: Sequence[Positioner], points: np.ndarray,
 
     Args:
         progress: draw a progress bar on ``stream`` (default ``sys.stderr``).
-        filename: also write the result as CSV there.
+        filename: also write the result as CSV there, one row per point as it is taken (a
+            failing point leaves the rows before it on disk).
 
     Returns:
         the :class:`ScanResult`; columns are the positioner labels then the counter labels.
@@ -147,20 +169,22 @@ def step_scan(positioners: Sequence[Positioner], points: np.ndarray,
     out = stream if stream is not None else sys.stderr
     bar = out if progress else None
     rows = []
-    for i, targets in enumerate(points):
-        for positioner, target in zip(positioners, targets):
-            positioner.move_to(float(target))
-        if dwell:
-            time.sleep(dwell)
-        for trigger in triggers:
-            trigger.fire()
-        rows.append([p.position() for p in positioners] + [c.read() for c in counters])
-        _progress(bar, i + 1, len(points))
     columns = [p.label for p in positioners] + [c.label for c in counters]
-    result = ScanResult(columns, np.array(rows, dtype=float).reshape(len(rows), len(columns)))
-    if filename is not None:
-        result.write_csv(filename)
-    return result
+    out_file = _RowWriter(filename, columns)
+    try:
+        for i, targets in enumerate(points):
+            for positioner, target in zip(positioners, targets):
+                positioner.move_to(float(target))
+            if dwell:
+                time.sleep(dwell)
+            for trigger in triggers:
+                trigger.fire()
+            rows.append([p.position() for p in positioners] + [c.read() for c in counters])
+            out_file.write(rows[-1])
+            _progress(bar, i + 1, len(points))
+    finally:
+        out_file.close()
+    return ScanResult(columns, np.array(rows, dtype=float).reshape(len(rows), len(columns)))
 
 
 def _positioner(target: Union[Target, Positioner]) -> Positioner:
