@@ -196,9 +196,11 @@ class TaskCore:
     def _failed(self, where: str, exc: BaseException, repeated: bool = False) -> bool:
         """Log ``exc`` (with its traceback), show it, and decide: returns True if the task
         goes on (a repeated call under the CONTINUE policy), else puts it in Error."""
-        log.error("%s: %s raised:\n%s", self.name, where,
-                  "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-        self.last_error = f"{where}: {type(exc).__name__}: {exc}"[:LAST_ERROR_LENGTH - 1]
+        text = f"{where}: {type(exc).__name__}: {exc}"[:LAST_ERROR_LENGTH - 1]
+        again = self.degraded and text == self.last_error  # the same error, call after call
+        log.log(logging.DEBUG if again else logging.ERROR, "%s: %s raised:\n%s", self.name,
+                where, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        self.last_error = text
         if repeated and self.on_error is OnError.CONTINUE:
             self.degraded = True
             self.mailbox.post(STATUS)

@@ -314,7 +314,7 @@ def _field_property(field: dataclasses.Field, value: Any, setting: bool) -> pvpr
             if meta.get(key) is not None:
                 kwargs[key] = meta[key]
     what = "Setting" if setting else "Readout"
-    return pvproperty(name=meta.get("pv", field.name.upper()), value=kind.to_pv(value),
+    return pvproperty(name=meta.get("pv", field.name.upper()), value=kind.initial,
                       put=_put_setting if setting else None, read_only=not setting,
                       doc=meta.get("doc", f"{what} {field.name}"), **kwargs)
 

@@ -54,11 +54,15 @@ class Kind:
 
 def kind_of(value: Any, dtype: Optional[type] = None) -> Kind:
     """The :class:`Kind` for ``value`` (or for ``dtype`` if given): ``bool`` -> enum Off/On,
-    ``int`` -> LONG, other real numbers and ``None`` -> DOUBLE, ``str`` -> STRING, anything
+    ``int`` -> LONG, other real numbers and ``None`` -> DOUBLE, ``str`` -> STRING (40
+    characters; ``dtype=ChannelType.CHAR``: a long string of :data:`JSON_LENGTH`), anything
     else -> JSON text in a CHAR waveform of :data:`JSON_LENGTH`."""
     kind = dtype if dtype is not None else type(value)
+    if kind is ChannelType.CHAR:
+        return Kind(str(value or ""), {"dtype": ChannelType.CHAR, "max_length": JSON_LENGTH},
+                    to_pv=lambda v: str(v)[:JSON_LENGTH - 1], to_python=str)
     if kind is bool:
-        return Kind(Switch.On.name if value else Switch.Off.name, {"dtype": Switch},
+        return Kind(Switch.On if value else Switch.Off, {"dtype": Switch},
                     to_pv=lambda v: (Switch.On if v else Switch.Off).name,
                     to_python=lambda v: _scalar(v) in (Switch.On.name, Switch.On, 1))
     if kind is int or (dtype is None and isinstance(value, numbers.Integral)):
