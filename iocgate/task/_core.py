@@ -69,16 +69,16 @@ class Mailbox:
         """Take everything posted since the last drain."""
         with self._lock:
             items, self._items = self._items, {}
-            if self._wake.done():
-                self._wake = concurrent.futures.Future()
             return items
 
     async def wait(self, timeout: Optional[float]) -> bool:
         """Wait up to ``timeout`` s (``None``: no limit) for a post; ``True`` if one came."""
         with self._lock:
-            wake = self._wake
             if self._items:
                 return True
+            if self._wake.done():  # set without items left, or cancelled by a timeout
+                self._wake = concurrent.futures.Future()
+            wake = self._wake
         try:
             await _compat.wait_future(wake, timeout)
         except TimeoutError:
@@ -112,6 +112,7 @@ class TaskCore:
         self._stop = threading.Event()
         self._done = threading.Event()
         self._done.set()
+        self._state_lock = threading.Lock()  # state changes race between stop() and the end
         self._thread: Optional[threading.Thread] = None
 
     # -- control ----------------------------------------------------------------------------
@@ -128,22 +129,27 @@ class TaskCore:
 
     def _begin(self) -> bool:
         """Claim the start; False if the task is already running or stopping."""
-        if not self._done.is_set():
-            return False
-        self._done.clear()
-        self._stop.clear()
-        self.loop_count = 0
-        self.degraded = False
-        self._set_state(TaskState.Running)
+        with self._state_lock:
+            if not self._done.is_set():
+                return False
+            self._done.clear()
+            self._stop.clear()
+            self.loop_count = 0
+            self.degraded = False
+            self._set_state(TaskState.Running)
         return True
 
     def stop(self, timeout: Optional[float] = None) -> bool:
         """Request a stop and wait up to ``timeout`` s (``None``: no wait) for the task to
         end; returns whether it has ended. A running repeated call is not interrupted: it
         ends when it returns (:meth:`sleep` returns early on a stop request)."""
-        if not self._done.is_set() and not self._stop.is_set():
-            self._stop.set()
-            self._set_state(TaskState.Stopping)
+        with self._state_lock:
+            requested = not self._done.is_set() and not self._stop.is_set()
+            if requested:
+                self._stop.set()
+                if self.state is not TaskState.Error:  # ending after an error: keep showing it
+                    self._set_state(TaskState.Stopping)
+        if requested:
             self._on_stop_request()
         return self.join(timeout) if timeout is not None else self._done.is_set()
 
@@ -179,8 +185,10 @@ class TaskCore:
         raise NotImplementedError
 
     def _finish(self) -> None:
-        self._set_state(TaskState.Error if self.state is TaskState.Error else TaskState.Stopped)
-        self._done.set()
+        with self._state_lock:
+            self._set_state(TaskState.Error if self.state is TaskState.Error
+                            else TaskState.Stopped)
+            self._done.set()
 
     def _set_state(self, state: TaskState) -> None:
         if state is not self.state:
@@ -205,9 +213,13 @@ class TaskCore:
             self.degraded = True
             self.mailbox.post(STATUS)
             return True
-        self.state = TaskState.Error
-        self.mailbox.post(STATUS)
+        self._end_in_error()
         return False
+
+    def _end_in_error(self) -> None:
+        """Show the Error state (the task is ending)."""
+        with self._state_lock:
+            self._set_state(TaskState.Error)
 
     def _guarded(self, where: str, call: Callable[[], Any]) -> bool:
         """Run ``call``; an exception is handled by :meth:`_failed` (not repeated). Returns

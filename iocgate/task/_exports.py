@@ -106,7 +106,7 @@ class ScriptPVs(TaskPVs):
 
     def __init__(self, prefix: Optional[str] = None, **kwargs: Any):
         super().__init__(prefix, **kwargs)
-        self._polling = threading.Event()
+        self._closed = threading.Event()
         self._running_commands: set = set()
         by_name = {served.export.name: served for served in self.served_exports.values()}
         for served in self.served_exports.values():
@@ -119,18 +119,17 @@ class ScriptPVs(TaskPVs):
         polled = [served for served in self.served_exports.values()
                   if served.period > 0 and _overrides(served.node, "get")]
         if polled:
-            self._polling.set()
             threading.Thread(target=self._poll, args=(polled,), name=f"poll {self.task.name}",
                              daemon=True).start()
 
     def close(self, timeout: Optional[float] = 10.0) -> bool:
-        self._polling.clear()
+        self._closed.set()
         return super().close(timeout)
 
     def _poll(self, polled: List[_ServedExport]) -> None:
         """Read every polled node when due (in this thread) and post the values."""
         due = {id(served): time.monotonic() for served in polled}
-        while self._polling.is_set():
+        while True:
             now = time.monotonic()
             for served in polled:
                 if due[id(served)] > now:
@@ -142,7 +141,8 @@ class ScriptPVs(TaskPVs):
                     value = exc
                 if value is not None:  # None: no data yet (a setpoint never written)
                     self.task.mailbox.post(served.export.name, value)
-            time.sleep(max(0.0, min(due.values()) - time.monotonic()))
+            if self._closed.wait(max(0.0, min(due.values()) - time.monotonic())):
+                return
 
     async def show_item(self, key: str, value: Any) -> None:
         served = self._by_name.get(key)

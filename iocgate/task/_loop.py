@@ -11,12 +11,14 @@ from typing import Any, Callable, Dict, Generator, Optional, Tuple
 
 from .. import _compat
 from ..ioc._scanner import MissedScans
-from ._calls import ThreadCaller
-from ._core import STATUS, TaskCore, TaskState
+from ._calls import ThreadCaller, call_once
+from ._core import STATUS, TaskCore, log
 from ._schedule import Schedule, check_period
 
 #: mailbox key prefix of a readout field
 READOUT = "readout:"
+#: seconds a cancelled event-loop task waits for ``loop_finalize`` in its own thread
+FINALIZE_TIMEOUT = 10.0
 #: seconds an event-loop task sleeps at most between looks at its stop request
 STOP_POLL = 0.05
 
@@ -152,13 +154,28 @@ class LoopTask(TaskCore):
 
     async def arun(self) -> None:
         """Run the loop on the running asyncio, trio or curio loop until stopped. Blocking
-        ``def`` methods block that loop while they run: prefer ``async def`` there."""
+        ``def`` methods block that loop while they run: prefer ``async def`` there.
+
+        Cancelled (e.g. by the IOC shutting down), it still calls :meth:`loop_finalize`, in
+        a thread of its own, waiting up to :data:`FINALIZE_TIMEOUT` s for it.
+        """
         if not self._begin():
             return
+        ended = False
         try:
             await self._drive_async()
+            ended = True
         finally:
+            if not ended:
+                self._finalize_in_thread()
             self._finish()
+
+    def _finalize_in_thread(self) -> None:
+        thread = threading.Thread(
+            target=self._guarded, args=("loop_finalize", lambda: call_once(self.loop_finalize)),
+            name=f"finalize {self.name}", daemon=True)
+        thread.start()
+        thread.join(FINALIZE_TIMEOUT)
 
     async def serve_on_loop(self) -> None:
         """Run the loop each time :meth:`start` is called, until cancelled."""
@@ -254,8 +271,8 @@ class LoopTask(TaskCore):
             if terminate:
                 self.last_error = (f"iteration took {self.iteration_time:.6g} s, over the "
                                    f"{self.loop_period:g} s period (policy TERMINATE)")
-                self.state = TaskState.Error
-                self.mailbox.post(STATUS)
+                log.error("%s: %s", self.name, self.last_error)
+                self._end_in_error()
                 return
 
 

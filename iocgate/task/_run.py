@@ -127,15 +127,26 @@ def _script_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--param", type=parse_param, action="append", default=[],
                         metavar="KEY=VALUE", help="a parameter for _initialize(params); "
                                                   "repeat for several")
-    parser.add_argument("--poll-period", type=float, default=DEFAULT_POLL_PERIOD,
-                        metavar="SECONDS", help="seconds between reads of exported nodes "
-                                                "(default: %(default)s)")
+    parser.add_argument("--poll-period", type=_seconds, default=DEFAULT_POLL_PERIOD,
+                        metavar="SECONDS", help="seconds between reads of exported nodes; 0: "
+                                                "only deliver() updates (default: %(default)s)")
     parser.add_argument("--on-error", choices=[policy.value for policy in OnError],
                         default=OnError.CONTINUE.value,
                         help="when _loop() raises: keep calling it or stop the task "
                              "(default: %(default)s)")
     parser.add_argument("--no-start", action="store_true",
                         help="do not start the task with the IOC (put 1 to START)")
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, not {text!r}")
+    return value
 
 
 def _build_script(args: argparse.Namespace, prefix: str, stack: contextlib.ExitStack

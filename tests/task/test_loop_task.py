@@ -188,13 +188,67 @@ def test_a_loop_task_runs_on_an_event_loop(library):
             await self.asleep(0)
 
     task = Counting()
+    run_on(library, task.arun)
+    assert task.state is TaskState.Stopped and task.loop_count == 5
+
+
+def test_a_cancelled_event_loop_task_still_finalizes():
+    import asyncio
+
+    class Forever(LoopTask):
+        loop_period = 0.01
+        finalized_in = None
+
+        async def loop_iteration(self):
+            self.entered.set()
+            await self.asleep(60)
+
+        async def loop_finalize(self):  # run in a thread of its own after the cancellation
+            self.finalized_in = threading.current_thread().name
+
+    task = Forever()
+
+    async def main():
+        task.entered = asyncio.Event()
+        runner = asyncio.ensure_future(task.arun())
+        await asyncio.wait_for(task.entered.wait(), 10)
+        runner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+
+    asyncio.run(main())
+    assert task.finalized_in == "finalize Forever"
+    assert task.state is TaskState.Stopped and not task.is_running()
+
+
+@pytest.mark.parametrize("library", ["asyncio", "trio", "curio"])
+def test_the_mailbox_wakes_its_reader_on_every_event_loop(library):
+    from iocgate.task._core import Mailbox
+
+    mailbox = Mailbox()
+    results = []
+
+    async def reader():
+        results.append(await mailbox.wait(0.01))  # nothing posted: times out
+        threading.Timer(0.05, mailbox.post, args=("A", 1)).start()
+        results.append(await mailbox.wait(30))
+        results.append(mailbox.drain())
+        mailbox.post("B", 1)
+        mailbox.post("B", 2)  # the newest value replaces the unread one
+        results.append(await mailbox.wait(0))
+        results.append(mailbox.drain())
+
+    run_on(library, reader)
+    assert results == [False, True, {"A": 1}, True, {"B": 2}]
+
+
+def run_on(library, fn):
     if library == "asyncio":
         import asyncio
-        asyncio.run(task.arun())
+        asyncio.run(fn())
     elif library == "trio":
         import trio
-        trio.run(task.arun)
+        trio.run(fn)
     else:
         import curio
-        curio.run(task.arun)
-    assert task.state is TaskState.Stopped and task.loop_count == 5
+        curio.run(fn)
