@@ -19,6 +19,7 @@ def write_script(tmp_path, body: str, name: str = "user_script"):
 RUN_HALT = """
     import threading
     calls = []
+    running = threading.Event()
     halted = threading.Event()
 
     def _initialize(params):
@@ -26,6 +27,7 @@ RUN_HALT = """
 
     async def _run():
         calls.append("run")
+        running.set()
         halted.wait(30)
 
     def _halt():
@@ -42,11 +44,14 @@ def test_run_is_ended_by_halt_then_finalize(tmp_path):
     task = ScriptTask(module, {"speed": 2})
     task.start()
     task.start()  # a second start while running changes nothing
+    assert module.running.wait(10)
     assert task.stop(10)
     assert module.calls == [("initialize", {"speed": 2}), "run", "halt", "finalize"]
     assert task.state is TaskState.Stopped and task.last_error == ""
     module.halted.clear()
+    module.running.clear()
     task.start()  # a restart runs the whole sequence again
+    assert module.running.wait(10)
     assert task.stop(10)
     assert module.calls[4:] == [("initialize", {"speed": 2}), "run", "halt", "finalize"]
 
