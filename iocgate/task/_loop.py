@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import inspect
 import threading
@@ -200,37 +201,37 @@ class LoopTask(TaskCore):
         reply: Any = None
         try:
             while True:
-                kind, arg = steps.send(reply)
-                if kind is _CALL:
-                    reply = _outcome(caller.call, arg[1])
-                elif self._fake_sleep is not None:
-                    self._fake_sleep(arg)
-                    reply = not self.is_stop_requested()
-                else:
-                    reply = self.sleep(arg)
+                reply = self._perform(caller, *steps.send(reply))
         except StopIteration:
             pass
         finally:
             caller.close()
 
+    def _perform(self, caller: ThreadCaller, kind: str, arg: Any) -> Any:
+        if kind is _CALL:
+            return _outcome(lambda: caller.call(arg[1]))
+        if self._fake_sleep is None:
+            return self.sleep(arg)
+        self._fake_sleep(arg)
+        return not self.is_stop_requested()
+
     async def _drive_async(self) -> None:
         steps = self._steps()
         reply: Any = None
-        try:
+        with contextlib.suppress(StopIteration):
             while True:
                 kind, arg = steps.send(reply)
-                if kind is _CALL:
-                    try:
-                        result = arg[1]()
-                        if inspect.isawaitable(result):
-                            await result
-                        reply = None
-                    except Exception as exc:
-                        reply = exc
-                else:
-                    reply = await self.asleep(arg)
-        except StopIteration:
-            pass
+                reply = await (self._acall(arg[1]) if kind is _CALL else self.asleep(arg))
+
+    @staticmethod
+    async def _acall(fn: Callable[[], Any]) -> Optional[BaseException]:
+        try:
+            result = fn()
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            return exc
+        return None
 
     def _steps(self) -> Generator[_Step, Any, None]:
         """The loop as steps, driven by a thread or an event loop: yields ``("call",
@@ -276,10 +277,9 @@ class LoopTask(TaskCore):
                 return
 
 
-def _outcome(call: Callable[[Callable[[], Any]], Any], fn: Callable[[], Any]
-             ) -> Optional[BaseException]:
+def _outcome(call: Callable[[], Any]) -> Optional[BaseException]:
     try:
-        call(fn)
+        call()
     except Exception as exc:
         return exc
     return None
