@@ -134,3 +134,13 @@ def test_script_ioc_on_trio(tmp_path):
         assert process.caput("T:VOLT", "99").returncode != 0
     finally:
         process.stop()
+
+
+def test_pyepics_sees_units_states_and_calls_commands(ioc):
+    found = ioc.pyepics(
+        "volt = epics.PV('T:VOLT'); fail = epics.PV('T:FAIL')\n"
+        "ok = epics.caput('T:add', '20 22', wait=True, timeout=10)\n"
+        "print(json.dumps([volt.units, volt.upper_ctrl_limit, fail.enum_strs,\n"
+        "                  epics.caget('T:STATE', as_string=True), ok,\n"
+        "                  epics.caget('T:add_RESULT')]))")
+    assert found == ["V", 10.0, ["Off", "On"], "Running", 1, "42.0"]
