@@ -96,10 +96,10 @@ class TaskPVs(PVGroup):
         while True:
             await mailbox.wait(max(beat - time.monotonic(), 0.0))
             for key, value in mailbox.drain().items():
-                if key == STATUS:
-                    await self.show_status()
-                else:
-                    await self.show_item(key, value)
+                try:
+                    await (self.show_status() if key == STATUS else self.show_item(key, value))
+                except Exception:  # a bug must not freeze every PV of the task
+                    log.exception("%s: cannot show %r = %r", self.task.name, key, value)
             if time.monotonic() >= beat:
                 beat += HEARTBEAT_PERIOD
                 await self.heartbeat.write(self.heartbeat.value + 1, verify_value=False)

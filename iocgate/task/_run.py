@@ -123,6 +123,7 @@ def parse_param(text: str) -> tuple:
 
 
 def _script_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.prog = "python -m iocgate.task"
     parser.add_argument("script", help="the SlowTask-style Python file")
     parser.add_argument("--param", type=parse_param, action="append", default=[],
                         metavar="KEY=VALUE", help="a parameter for _initialize(params); "
@@ -151,7 +152,10 @@ def _seconds(text: str) -> float:
 
 def _build_script(args: argparse.Namespace, prefix: str, stack: contextlib.ExitStack
                   ) -> List[Any]:
-    module = load_script(args.script)
+    try:
+        module = load_script(args.script)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"error: {exc}") from None
     return [script_ioc(module, prefix, params=dict(args.param), poll_period=args.poll_period,
                        on_error=args.on_error, autostart=not args.no_start)]
 
