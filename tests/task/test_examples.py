@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from devices.temperature_controller import TemperatureControllerSimulator
+from devices.temperature_controller import (
+    TemperatureAdapter,
+    TemperatureControllerSimulator,
+    TemperatureModel,
+)
 from iocgate.task import TaskState
 from iocgate.testing import LOOPBACK, RunningIOC, free_port, loopback_env, start_ioc
 from iocs.power_supply import PowerSupplyIOC
@@ -20,6 +24,23 @@ from ._process import TaskIocProcess as IocProcess
 from .test_loop_task import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_simulated_controller_gives_the_manual_output_in_open_loop():
+    clock = FakeClock()
+    model = TemperatureModel(clock=clock)
+    adapter = TemperatureAdapter(model)
+    for line in ("RANGE 1,2", "SETP 1,400", "OUTMODE 1,3,1,0", "MOUT 1,40", "MOUT 1,140",
+                 "OUTMODE 1,2"):
+        assert adapter.handle_line(line) is None
+    assert [line for line, _ in adapter.errors] == ["MOUT 1,140", "OUTMODE 1,2"]
+    assert adapter.handle_line("OUTMODE? 1;MOUT? 1") == "3,1,0;+40.00"
+    clock.advance(600)  # 20 time constants: settled at ambient + 40 % of 5 W / 0.1 W/K
+    assert adapter.handle_line("HTR? 1") == "+40.0"
+    assert model.temperature == pytest.approx(295.0 + 20.0, abs=1e-3)
+    adapter.handle_line("OUTMODE 1,1")  # closed loop: the controller heats to 400 K
+    clock.advance(600)
+    assert model.temperature > 340.0
 
 
 class BoundedPid(HeaterPid):
