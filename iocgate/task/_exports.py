@@ -39,13 +39,19 @@ class CommandStatus(enum.IntEnum):
 
 # -- script exports -------------------------------------------------------------------------
 class _ServedExport:
-    """An exported node with its PV kind and poll period."""
+    """An exported node with its PV kind and poll period.
+
+    Attributes:
+        puts: counts put starts and ends; a poll that read the node while a put was under
+            way (the count changed meanwhile) is stale and dropped.
+    """
 
     def __init__(self, export: Export, kind: Kind, period: float, attr: str):
         self.export = export
         self.kind = kind
         self.period = period
         self.attr = attr
+        self.puts = 0
 
     @property
     def node(self) -> Any:
@@ -92,8 +98,12 @@ def _export_property(served: _ServedExport) -> pvproperty:
 async def _put_export(group: Any, instance: Any, value: Any) -> Any:
     served = group.served_exports[instance.pvspec.attr]
     python_value = served.kind.to_python(value)
-    await _compat.wait_future(in_thread(served.node.set, python_value,
-                                        name=f"put {served.export.name}"))
+    served.puts += 1
+    try:
+        await _compat.wait_future(in_thread(served.node.set, python_value,
+                                            name=f"put {served.export.name}"))
+    finally:
+        served.puts += 1
     return value
 
 
@@ -111,8 +121,8 @@ class ScriptPVs(TaskPVs):
         by_name = {served.export.name: served for served in self.served_exports.values()}
         for served in self.served_exports.values():
             if _overrides(served.node, "get"):
-                served.node.add_receiver(
-                    lambda node, value, key=served.export.name: self.task.mailbox.post(key, value))
+                served.node.add_receiver(lambda node, value, key=served.export.name:
+                                         self.task.mailbox.post(key, (value, None)))
         self._by_name = by_name
 
     async def on_startup(self) -> None:
@@ -135,18 +145,22 @@ class ScriptPVs(TaskPVs):
                 if due[id(served)] > now:
                     continue
                 due[id(served)] = now + served.period
+                puts = served.puts
                 try:
                     value: Any = served.node.get()
                 except Exception as exc:  # shown as an alarm on the PV
                     value = exc
                 if value is not None:  # None: no data yet (a setpoint never written)
-                    self.task.mailbox.post(served.export.name, value)
+                    self.task.mailbox.post(served.export.name, (value, puts))
             if self._closed.wait(max(0.0, min(due.values()) - time.monotonic())):
                 return
 
-    async def show_item(self, key: str, value: Any) -> None:
+    async def show_item(self, key: str, item: Any) -> None:
+        """Publish a delivered ``(value, None)`` or polled ``(value, put count at the read)``
+        item (a poll that raced a put is dropped)."""
         served = self._by_name.get(key)
-        if served is None or value is None:
+        value, puts = item
+        if served is None or value is None or puts not in (None, served.puts):
             return
         channel = getattr(self, served.attr)
         if not isinstance(value, BaseException):
