@@ -78,7 +78,10 @@ class OverTemperatureInterlock(LoopTask):
         self.temperature = PV(self.temperature_name)
         self.output = PV(self.output_name)
         for pv in (self.temperature, self.output):
-            pv.wait_for_connection(timeout=CONNECT_TIMEOUT)  # False: tried again when used
+            try:
+                pv.wait_for_connection(timeout=CONNECT_TIMEOUT)
+            except CAError:  # not up yet: each iteration tries again (and fails safe)
+                pass
         self._last_valid = time.monotonic()
 
     def loop_iteration(self) -> None:
