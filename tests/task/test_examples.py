@@ -17,10 +17,9 @@ from iocgate.testing import LOOPBACK, RunningIOC, free_port, loopback_env, start
 from iocs.power_supply import PowerSupplyIOC
 from iocs.temperature_controller import TemperatureControllerIOC
 from iocs.temperature_pid import HeaterPid
-from tests.ioc._cli_process import monitored_values
+from tests.ioc._cli_process import IocProcess, monitored_values
 from tests.ioc._wait import wait_until
 
-from ._process import TaskIocProcess as IocProcess
 from .test_loop_task import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]

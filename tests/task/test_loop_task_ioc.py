@@ -10,9 +10,7 @@ import pytest
 
 from iocgate.task import LoopTask, loop_task_ioc, serve_groups
 from iocgate.testing import RunningIOC, subprocess_env
-from tests.ioc._cli_process import monitored_values
-
-from ._process import camonitor
+from tests.ioc._cli_process import camonitor, monitored_values
 
 
 @dataclass

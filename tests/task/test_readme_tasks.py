@@ -9,9 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import List
 
-from tests.ioc._cli_process import monitored_values
-
-from ._process import TaskIocProcess as IocProcess
+from tests.ioc._cli_process import IocProcess, monitored_values
 
 README = Path(__file__).resolve().parents[2] / "README.rst"
 
