@@ -58,6 +58,16 @@ class _ServedExport:
         return self.export.node
 
 
+def _read(served: _ServedExport) -> Tuple[Any, int]:
+    """``(value or the exception reading it raised, put count before the read)``; a value of
+    ``None`` means no data yet (a setpoint never written) and is not shown."""
+    puts = served.puts
+    try:
+        return served.node.get(), puts
+    except Exception as exc:  # shown as an alarm on the PV
+        return exc, puts
+
+
 def _overrides(node: Any, method: str) -> bool:
     return getattr(type(node), method, None) is not getattr(ControlNode, method)
 
@@ -125,9 +135,13 @@ class ScriptPVs(TaskPVs):
                                          self.task.mailbox.post(key, (value, None)))
         self._by_name = by_name
 
+    @property
+    def _polled(self) -> List[_ServedExport]:
+        return [served for served in self.served_exports.values()
+                if served.period > 0 and _overrides(served.node, "get")]
+
     async def on_startup(self) -> None:
-        polled = [served for served in self.served_exports.values()
-                  if served.period > 0 and _overrides(served.node, "get")]
+        polled = self._polled
         if polled:
             threading.Thread(target=self._poll, args=(polled,), name=f"poll {self.task.name}",
                              daemon=True).start()
@@ -145,15 +159,18 @@ class ScriptPVs(TaskPVs):
                 if due[id(served)] > now:
                     continue
                 due[id(served)] = now + served.period
-                puts = served.puts
-                try:
-                    value: Any = served.node.get()
-                except Exception as exc:  # shown as an alarm on the PV
-                    value = exc
-                if value is not None:  # None: no data yet (a setpoint never written)
-                    self.task.mailbox.post(served.export.name, (value, puts))
+                self.task.mailbox.post(served.export.name, _read(served))
             if self._closed.wait(max(0.0, min(due.values()) - time.monotonic())):
                 return
+
+    async def _show_polled_now(self) -> None:
+        """Read and show the polled nodes now (what a command changed shows when its put
+        completes, not at the next poll)."""
+        polled = self._polled
+        items = await _compat.wait_future(in_thread(lambda: [_read(s) for s in polled],
+                                                    name=f"read {self.task.name}"))
+        for served, item in zip(polled, items):
+            await self.show_item(served.export.name, item)
 
     async def show_item(self, key: str, item: Any) -> None:
         """Publish a delivered ``(value, None)`` or polled ``(value, put count at the read)``
@@ -197,6 +214,7 @@ class ScriptPVs(TaskPVs):
             raise
         finally:
             self._running_commands.discard(name)
+            await self._show_polled_now()
         await result.write(("" if value is None else str(value))[:RESULT_LENGTH],
                            verify_value=False)
         await status.write(CommandStatus.Done.name, verify_value=False)
@@ -338,6 +356,15 @@ class LoopTaskFieldPVs(LoopTaskPVs):
     :func:`loop_task_ioc`)."""
 
     field_kinds: Dict[str, Kind]
+
+    async def _show_polled_now(self) -> None:
+        """Read and show the polled nodes now (what a command changed shows when its put
+        completes, not at the next poll)."""
+        polled = self._polled
+        items = await _compat.wait_future(in_thread(lambda: [_read(s) for s in polled],
+                                                    name=f"read {self.task.name}"))
+        for served, item in zip(polled, items):
+            await self.show_item(served.export.name, item)
 
     async def show_item(self, key: str, value: Any) -> None:
         if key.startswith(READOUT):

@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional
 
 from caproto import AlarmSeverity, AlarmStatus, ChannelType
 
+from .. import _compat
 from ..ioc import PVGroup, pvproperty
 from ..ioc._bound import alarm_status_for
 from ._calls import call_once
@@ -55,8 +56,8 @@ class TaskPVs(PVGroup):
     state = pvproperty(name="STATE", dtype=TaskState, value=TaskState.Stopped, read_only=True,
                        doc="Task state Stopped/Running/Stopping/Error (alarm after an error)")
     start = pvproperty(name="START", value=0, doc="Put 1 to start the task (no-op if running)")
-    stop = pvproperty(name="STOP", value=0, doc="Put 1 to stop the task (waits for the current "
-                                                "call to return)")
+    stop = pvproperty(name="STOP", value=0, doc="Put 1 to stop the task; the put completes "
+                                                "when it has ended (after the current call)")
     loop_count = pvproperty(name="LOOP_COUNT", value=0, read_only=True, units="calls",
                             doc="Completed loop calls since the task started")
     last_error = pvproperty(name="LAST_ERROR", dtype=ChannelType.CHAR, value="",
@@ -77,12 +78,14 @@ class TaskPVs(PVGroup):
             if self.task.state is TaskState.Stopping:
                 raise ValueError(f"{self.task.name} is still stopping")
             self.task.start()
+            await self.show_status()
         return 0
 
     @stop.putter
     async def stop(self, instance: Any, value: Any) -> int:
-        if value:
-            self.task.stop()
+        if value and not self.task.stop():
+            await _compat.wait_future(in_thread(self.task.join, name=f"stop {self.task.name}"))
+        await self.show_status()
         return 0
 
     @heartbeat.startup

@@ -7,6 +7,8 @@ import argparse
 import ast
 import contextlib
 import logging
+import traceback
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from caproto.server import template_arg_parser
@@ -154,10 +156,24 @@ def _build_script(args: argparse.Namespace, prefix: str, stack: contextlib.ExitS
                   ) -> List[Any]:
     try:
         module = load_script(args.script)
+        return [script_ioc(module, prefix, params=dict(args.param),
+                           poll_period=args.poll_period, on_error=args.on_error,
+                           autostart=not args.no_start)]
     except FileNotFoundError as exc:
         raise SystemExit(f"error: {exc}") from None
-    return [script_ioc(module, prefix, params=dict(args.param), poll_period=args.poll_period,
-                       on_error=args.on_error, autostart=not args.no_start)]
+    except Exception as exc:  # the script's own error (import, _export()): its lines only
+        raise SystemExit(f"error: cannot serve {args.script}:\n{_script_traceback(exc)}"
+                         ) from None
+
+
+def _script_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` from its first frame outside iocgate (the user's code)."""
+    tb = exc.__traceback__
+    package = str(Path(__file__).resolve().parents[1])
+    while tb is not None and (tb.tb_frame.f_code.co_filename.startswith(package)
+                              or tb.tb_frame.f_code.co_filename.startswith("<frozen")):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

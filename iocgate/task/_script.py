@@ -62,7 +62,7 @@ def exports_of(module: ModuleType) -> List[Export]:
     ``(name, node)`` or ``(name, node, options)`` tuples, or a ``{name: node}`` mapping.
 
     Raises:
-        TypeError: an item of another shape, or a name used twice.
+        TypeError: an item of another shape or not a node, or a name used twice.
     """
     export = getattr(module, "_export", None)
     if export is None:
@@ -74,6 +74,9 @@ def exports_of(module: ModuleType) -> List[Export]:
     for item in items or ():
         if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
             raise TypeError(f"_export() item {item!r} is not (name, node[, options])")
+        if not (callable(getattr(item[1], "get", None)) or callable(getattr(item[1], "set", None))):
+            raise TypeError(f"_export() item {item[0]!r}: {item[1]!r} is not a node "
+                            "(no get() or set())")
         result.append(Export(str(item[0]), item[1], dict(item[2]) if len(item) == 3 else {}))
     names = [item.name for item in result]
     if len(set(names)) != len(names):

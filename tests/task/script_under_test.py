@@ -10,6 +10,7 @@ count = ValueNode(initial_value=0)
 label = ValueNode(initial_value="idle")
 fail = ValueNode(initial_value=False)
 seen_params = ValueNode(initial_value="")
+total = ValueNode(initial_value=0)
 
 
 class LimitedVoltage(ControlNode):
@@ -38,6 +39,7 @@ def _export():
         ("FAIL", fail),
         ("VOLT", LimitedVoltage()),
         ("PARAMS", seen_params),
+        ("TOTAL", total, {"period": 600}),  # shown at once after a command anyway
     ]
 
 
@@ -56,6 +58,10 @@ async def _loop():
 
 def add(a: float, b: float = 1.0):
     return a + b
+
+
+def accumulate(n: int):
+    total.set(total.get() + n)
 
 
 def boom():

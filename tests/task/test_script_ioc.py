@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ioc._cli_process import monitored_values
-
-from ._process import TaskIocProcess as IocProcess
+from tests.ioc._cli_process import IocProcess, monitored_values
 
 SCRIPT = Path(__file__).with_name("script_under_test.py")
 
@@ -72,6 +70,8 @@ def test_a_command_put_calls_the_function_with_converted_arguments(ioc):
     assert ioc.caget("T:add_RESULT") == "5.0"
     assert ioc.caput("T:greet", "world").returncode == 0
     assert ioc.caget("T:greet_RESULT") == "hello world"
+    assert ioc.caput("T:accumulate", "3").returncode == 0
+    assert ioc.caget("T:TOTAL") == "3"  # polled every 600 s, but read when accumulate() returned
 
 
 def test_a_command_with_bad_arguments_is_refused_and_not_called(ioc):
@@ -111,15 +111,15 @@ def test_an_exception_in_loop_alarms_and_the_task_continues(ioc):
 
 
 def test_stop_and_start_from_pvs(ioc):
-    lines = ioc.monitor(["T:STATE"], done=lambda lines: "Stopped" in lines[-1],
-                        action=lambda: ioc.caput("T:STOP", "1"))
-    assert "Running" in lines[0]
+    assert ioc.caget("T:STATE") == "Running"
+    assert ioc.caput("T:STOP", "1").returncode == 0  # completes once the task has ended
+    assert ioc.caget("T:STATE") == "Stopped"
     count = int(ioc.caget("T:LOOP_COUNT"))
     assert int(ioc.caget("T:LOOP_COUNT")) == count  # not looping any more
     heartbeat = int(ioc.caget("T:HEARTBEAT"))
     ioc.monitor(["T:HEARTBEAT"], done=lambda lines: int(lines[-1].split()[-1]) > heartbeat)
-    lines = ioc.monitor(["T:STATE"], done=lambda lines: "Running" in lines[-1],
-                        action=lambda: ioc.caput("T:START", "1"))
+    assert ioc.caput("T:START", "1").returncode == 0
+    assert ioc.caget("T:STATE") == "Running"
     ioc.monitor(["T:LOOP_COUNT"], done=lambda lines: len(lines) >= 3)
 
 

@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from iocgate.task import ScriptTask, TaskState, load_script, parse_arguments, script_ioc
+from iocgate.task._run import main
 
 
 def write_script(tmp_path, body: str, name: str = "user_script"):
@@ -102,6 +103,31 @@ def test_malformed_exports_and_name_clashes_are_named(tmp_path):
     """, "clash")
     with pytest.raises(TypeError, match="both exported and functions"):
         script_ioc(module, "X:")
+    module = write_script(tmp_path, """
+        def _export():
+            return [("N", 3)]
+    """, "not_a_node")
+    with pytest.raises(TypeError, match="'N': 3 is not a node"):
+        script_ioc(module, "X:")
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("def _initialize(params:\n", ["broken.py\", line 1", "SyntaxError"]),
+    ("def _export():\n    raise KeyError('lost')\n",
+     ["broken.py\", line 2, in _export", "KeyError: 'lost'"]),
+])
+def test_a_script_that_cannot_be_served_is_a_clear_error_in_its_own_lines(tmp_path, body,
+                                                                          expected):
+    script = tmp_path / "broken.py"
+    script.write_text(body)
+    with pytest.raises(SystemExit) as raised:
+        main([str(script), "--prefix", "X:"])
+    message = str(raised.value.code)
+    assert message.startswith(f"error: cannot serve {script}")
+    assert all(text in message for text in expected), message
+    assert "iocgate" not in message  # the user's lines only
+    with pytest.raises(SystemExit, match="no script"):
+        main([str(tmp_path / "missing.py")])
 
 
 def test_exports_take_type_units_limits_and_doc(tmp_path):
