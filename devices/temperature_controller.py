@@ -15,6 +15,10 @@ Commands (case-insensitive)::
     RAMP 1,<0|1>,<K/min>   setpoint ramp off/on, 0.1..100 K/min   RAMP? 1   -> "1,5.0"
     RAMPST? 1              "1" while the effective setpoint is still ramping, else "0"
     HTR? 1                 heater output in percent of the range, e.g. "+45.3"
+    OUTMODE 1,<1|3>[,..]   closed loop (1, the controller holds the setpoint) or open loop
+                           (3, the heater gives the manual output)   OUTMODE? 1 -> "1,1,0"
+    MOUT 1,<0-100>         manual output, percent of the range (used in open loop)
+                                                                  MOUT? 1   -> "+0.00"
 
 Physics (:class:`TemperatureModel`): one thermal mass with heat capacity ``C`` tied to the
 ambient bath by conductance ``G`` (time constant ``C/G``), heated with power limited by the
@@ -90,9 +94,13 @@ class TemperatureModel:
             self._ramp_on = False
             self._ramp_rate = 1.0  # K/min
             self._power = 0.0
+            self._open_loop = False
+            self._manual = 0.0  # percent of the range
 
     # ------------------------------------------------------------------ physics
     def _heater_power(self) -> float:
+        if self._open_loop:
+            return self.range_powers[self._range] * self._manual / 100.0
         capacity = self.conductance * self.time_constant
         wanted = (self.conductance * (self._effective - self.ambient)
                   + capacity * (self._effective - self._temperature) / self.control_time)
@@ -180,6 +188,31 @@ class TemperatureModel:
             self._range = int(value)
 
     @property
+    def open_loop(self) -> bool:
+        """True: the heater gives :attr:`manual_output`; False: the controller's loop."""
+        return self._open_loop
+
+    @open_loop.setter
+    def open_loop(self, value: bool) -> None:
+        with self._lock:
+            self._advance()
+            self._open_loop = bool(value)
+
+    @property
+    def manual_output(self) -> float:
+        """Heater output in open loop, percent of the range 0..100; others raise
+        ``ValueError``."""
+        return self._manual
+
+    @manual_output.setter
+    def manual_output(self, percent: float) -> None:
+        if not 0.0 <= percent <= 100.0:
+            raise ValueError(f"manual output {percent:g} % outside 0..100")
+        with self._lock:
+            self._advance()
+            self._manual = float(percent)
+
+    @property
     def ramp(self) -> Tuple[bool, float]:
         """``(enabled, rate in K/min)``."""
         return self._ramp_on, self._ramp_rate
@@ -258,6 +291,8 @@ class TemperatureAdapter:
             "RAMP?": lambda: f"{int(m.ramp[0])},{m.ramp[1]:.1f}",
             "RAMPST?": lambda: str(int(m.ramping)),
             "HTR?": lambda: f"{m.heater_percent:+.1f}",
+            "OUTMODE?": lambda: f"{3 if m.open_loop else 1},1,0",
+            "MOUT?": lambda: f"{m.manual_output:+.2f}",
         }
         if command in queries:
             _expect(params, 1)
@@ -268,6 +303,13 @@ class TemperatureAdapter:
         elif command == "RANGE":
             _expect(params, 2)
             m.heater_range = int(params[1])
+        elif command == "OUTMODE":
+            if not 2 <= len(params) <= 4 or params[1] not in ("1", "3"):
+                raise ValueError(f"output mode {params[1:]!r} not 1 (closed) or 3 (open loop)")
+            m.open_loop = params[1] == "3"
+        elif command == "MOUT":
+            _expect(params, 2)
+            m.manual_output = float(params[1])
         elif command == "RAMP":
             _expect(params, 3)
             if params[1] not in ("0", "1"):

@@ -59,6 +59,7 @@ class ControlNode:
         self.parent = parent
         self.name = name or type(self).__name__
         self._stop = threading.Event()
+        self._receivers: list[Callable[[ControlNode, Any], None]] = []
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -170,6 +171,20 @@ class ControlNode:
                 raise
             raise DeviceTimeout("no result", timeout=timeout, endpoint=endpoint.name,
                                 command=self.path) from None
+
+    # -- delivery ---------------------------------------------------------------------------
+    def add_receiver(self, receiver: Callable[[ControlNode, Any], None]) -> None:
+        """Have ``receiver(node, value)`` called by every :meth:`deliver` (an IOC serving
+        this node as a PV registers one; it must not block)."""
+        self._receivers.append(receiver)
+
+    async def deliver(self) -> Any:
+        """Read the node (as :meth:`aget`) and hand the value to every receiver at once;
+        returns the value. Raises what :meth:`aget` raises (receivers then get nothing)."""
+        value = await self.aget()
+        for receiver in tuple(self._receivers):
+            receiver(self, value)
+        return value
 
     # -- derived nodes ----------------------------------------------------------------------
     def readonly(self) -> ReadonlyNode:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import signal
 import subprocess
@@ -118,34 +119,8 @@ class IocProcess:
     def monitor(self, pvs: Sequence[str], done: Callable[[List[str]], bool],
                 timeout: float = 15.0, action: Optional[Callable[[], None]] = None
                 ) -> List[str]:
-        """Run ``camonitor pvs``; after its first line per PV call ``action``; collect lines
-        until ``done(lines)``; terminate it. Returns the lines.
-
-        Raises:
-            AssertionError: ``done`` not reached within ``timeout`` s.
-        """
-        proc = subprocess.Popen([str(epics_tool("camonitor")), *pvs], env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        lines: List[str] = []
-        deadline = time.monotonic() + timeout
-        try:
-            with selectors.DefaultSelector() as selector:
-                assert proc.stdout is not None
-                selector.register(proc.stdout, selectors.EVENT_READ)
-                while not (len(lines) >= len(pvs) and done(lines)):
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or not selector.select(remaining):
-                        raise AssertionError(f"camonitor {pvs} within {timeout} s: {lines}")
-                    line = proc.stdout.readline()
-                    if not line:
-                        raise AssertionError(f"camonitor exited: {lines}")
-                    lines.append(line.rstrip("\n"))
-                    if action is not None and len(lines) == len(pvs):
-                        action()
-        finally:
-            proc.terminate()
-            proc.wait(TOOL_TIMEOUT)
-        return lines
+        """:func:`camonitor` against this IOC."""
+        return camonitor(self.env, pvs, done, timeout, action)
 
     def pyepics(self, code: str) -> object:
         """Run ``code`` with pyepics in a child Python (libca reads this IOC's env there);
@@ -155,6 +130,49 @@ class IocProcess:
                                 timeout=TOOL_TIMEOUT * 2)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def camonitor(env: Dict[str, str], pvs: Sequence[str], done: Callable[[List[str]], bool],
+              timeout: float = 15.0, action: Optional[Callable[[], None]] = None) -> List[str]:
+    """Run ``camonitor pvs`` with ``env``; call ``action`` after the first line per PV;
+    collect lines until ``done(lines)``; terminate it. Returns the lines.
+
+    The raw bytes are split here: a buffered reader would keep the second of two lines that
+    arrive in one chunk in its buffer, where ``select`` does not see it.
+
+    Raises:
+        AssertionError: ``done`` not reached within ``timeout`` s, or camonitor exited.
+    """
+    proc = subprocess.Popen([str(epics_tool("camonitor")), *pvs], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    lines: List[str] = []
+    pending = b""
+    acted = False
+    deadline = time.monotonic() + timeout
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while not (len(lines) >= len(pvs) and done(lines)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise AssertionError(f"camonitor {pvs} within {timeout} s: {lines}")
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise AssertionError(f"camonitor exited: {lines}")
+                *complete, pending = (pending + chunk).split(b"\n")
+                for raw in complete:
+                    lines.append(raw.decode(errors="replace"))
+                    if len(lines) >= len(pvs) and done(lines):
+                        break
+                if action is not None and not acted and len(lines) >= len(pvs):
+                    acted = True
+                    action()
+    finally:
+        proc.terminate()
+        proc.wait(TOOL_TIMEOUT)
+    return lines
 
 
 def _ignore_sigint() -> None:
