@@ -20,6 +20,9 @@ from iocgate import DeviceConfig, DeviceGroup, Simulation, pvproperty, run_ioc
 BAUDRATE = 57600
 #: the Model 336's Ethernet command port
 TCP_PORT = 7777
+#: TEMP_RBV alarm limits (lolo, low, high, hihi), K: MINOR near the ends of the setpoint
+#: range (0-500 K), MAJOR just short of them
+TEMP_ALARM_LIMITS = (1.5, 3.0, 470.0, 490.0)
 
 
 class HeaterRange(enum.IntEnum):
@@ -53,7 +56,9 @@ class TemperatureControllerIOC(DeviceGroup):
         timeout=2.0, simulator=start_simulator)
 
     temp_rbv = pvproperty(name="TEMP_RBV", node={"get": "KRDG? A"}, value=0.0, units="K",
-                          precision=3, read_only=True, doc="Temperature of input A")
+                          precision=3, read_only=True, alarm_limits=TEMP_ALARM_LIMITS,
+                          alarm_hysteresis=0.5,
+                          doc="Temperature of input A (alarms: .LOLO .LOW .HIGH .HIHI)")
     setpoint = pvproperty(name="SETPOINT", node={"get": "SETP? 1", "set": "SETP 1,{value}"},
                           readback=True, value=0.0, units="K", precision=3,
                           limits=(0.0, 500.0), doc="Loop 1 temperature setpoint",

@@ -13,6 +13,7 @@ from caproto import AlarmSeverity, AlarmStatus
 from .. import _compat
 from .._errors import DeviceError, DeviceTimeout
 from ._binding import Binding
+from ._limits import limit_alarm, limit_state
 
 log = logging.getLogger("iocgate.ioc")
 
@@ -120,9 +121,12 @@ class BoundPV:
         if self.error is not None:
             log.debug("%s: recovered", self.name)
             self.error = None
-        if channel.alarm.severity != AlarmSeverity.NO_ALARM:  # leaving the alarm
-            await channel.write(value, verify_value=False, status=AlarmStatus.NO_ALARM,
-                                severity=AlarmSeverity.NO_ALARM)
+        status, severity = AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM
+        if self.binding.alarm_limits is not None:
+            state = limit_state(channel, self.binding.alarm_limits)
+            status, severity = limit_alarm(state, value)
+        if (channel.alarm.status, channel.alarm.severity) != (status, severity):
+            await channel.write(value, verify_value=False, status=status, severity=severity)
         elif not _same(channel.value, value):
             await channel.write(value, verify_value=False)
         return None

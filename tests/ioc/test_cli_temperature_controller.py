@@ -51,3 +51,25 @@ def test_ramp_rate_units_and_limits(tc):
     # no accepted put here: it would switch the ramp on, and the heater test needs it off
     refused = tc.caput("TC:RAMP_RATE", "0")
     assert refused.returncode == 1 and "write request failed" in refused.stderr
+
+
+def test_temperature_alarm_limits_change_at_run_time(tc):
+    ctrl = tc.ctrl("TC:TEMP_RBV")
+    assert (ctrl["Lo alarm limit"], ctrl["Lo warn limit"]) == ("1.5", "3")
+    assert (ctrl["Hi warn limit"], ctrl["Hi alarm limit"]) == ("470", "490")
+    assert float(tc.caget("TC:TEMP_RBV")) < 470  # heater off at start: near 295 K ambient
+    try:
+        # a HIHI below the present reading: the record processes and alarms at once
+        assert tc.caput("TC:TEMP_RBV.HIHI", "250").returncode == 0
+        assert tc.caget("TC:TEMP_RBV", "-a").split()[-2:] == ["HIHI", "MAJOR"]
+        seen = tc.pyepics(
+            "pv = epics.PV('TC:TEMP_RBV', form='ctrl'); assert pv.wait_for_connection(10)\n"
+            "value = pv.get(timeout=10, use_monitor=False)\n"
+            "print(json.dumps(dict(severity=pv.severity, status=pv.status,\n"
+            "    hihi=pv.upper_alarm_limit, high=pv.upper_warning_limit,\n"
+            "    field=epics.caget('TC:TEMP_RBV.HIHI', timeout=10))))\n")
+        assert seen == {"severity": 2, "status": 3, "hihi": 250.0, "high": 470.0,
+                        "field": 250.0}
+    finally:
+        assert tc.caput("TC:TEMP_RBV.HIHI", "490").returncode == 0
+    assert tc.caget("TC:TEMP_RBV", "-a").split()[-1] not in ("MAJOR", "MINOR", "INVALID")
