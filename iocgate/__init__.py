@@ -15,6 +15,7 @@ from .ioc import (
     DeviceGroup,
     MissedScans,
     PVGroup,
+    Ramp,
     Simulation,
     SubGroup,
     get_pv_pair_wrapper,
@@ -28,6 +29,6 @@ __version__ = "0.1.0"
 __all__ = [
     "DeviceDisconnected", "DeviceError", "DeviceProtocolError", "DeviceRejected",
     "DeviceTimeout", "IocgateError", "LimitError", "NodeAccessError",
-    "DeviceConfig", "DeviceGroup", "MissedScans", "PVGroup", "Simulation", "SubGroup",
+    "DeviceConfig", "DeviceGroup", "MissedScans", "PVGroup", "Ramp", "Simulation", "SubGroup",
     "get_pv_pair_wrapper", "pvproperty", "run_ioc", "serve",
 ]

@@ -45,6 +45,8 @@ class BoundPV:
         self.error: Optional[BaseException] = None
         #: awaited with the error when a put fails (the device group counts it)
         self.on_put_error: Optional[Callable[[BaseException], Awaitable[None]]] = None
+        #: the setpoint's ramp (a RampRunner), if it was declared with ``ramp=``
+        self.ramp: Any = None
         self._put_generation = 0
 
     @property
@@ -55,9 +57,12 @@ class BoundPV:
         """Taken before a read; :meth:`apply` drops the result if a put happened since."""
         return self._put_generation
 
-    async def put(self, pv_value: Any) -> None:
+    async def put(self, pv_value: Any) -> Any:
         """Write ``pv_value`` to the device; return once it acknowledged (and, with a
-        tolerance, once the readback settled).
+        tolerance, once the readback settled; with a ramp, once the ramp ended).
+
+        Returns:
+            The PV's new value: ``pv_value``, or where a stopped ramp ended.
 
         Raises:
             DeviceError: the device refused the value or could not be reached; the PV keeps
@@ -66,7 +71,10 @@ class BoundPV:
         self._put_generation += 1
         device_value = self.binding.to_device(pv_value)
         try:
-            await self.node.aset(device_value)
+            if self.ramp is not None:
+                device_value = pv_value = await self.ramp.move(device_value)
+            else:
+                await self.node.aset(device_value)
             self._put_generation += 1
             if self.binding.tolerance is not None and self.readback is not None:
                 await self.readback.settle(float(device_value), self.binding.tolerance,
@@ -76,6 +84,7 @@ class BoundPV:
             if self.on_put_error is not None:
                 await self.on_put_error(exc)
             raise
+        return pv_value
 
     async def settle(self, target: float, tolerance: float, timeout: float) -> None:
         """Poll this (readback) node until within ``tolerance`` of ``target``.
@@ -100,8 +109,8 @@ class BoundPV:
     async def apply(self, result: Any, token: int) -> Optional[BaseException]:
         """Publish a scan result: a value (clearing any alarm) or an error (alarm, old value
         kept). Returns the error, if the result was one."""
-        if token != self._put_generation:
-            return None  # a put raced this read; its result is stale
+        if token != self._put_generation or (self.ramp is not None and self.ramp.active):
+            return None  # a put raced this read, or a ramp is moving the device's setpoint
         channel = self.channel
         if isinstance(result, BaseException):
             new_status = alarm_status_for(result)
@@ -136,7 +145,7 @@ async def put_to_device(group: Any, instance: Any, value: Any) -> Any:
     """caproto putter generated for every writable bound property."""
     bound = group.bound_pvs.get(instance.pvspec.attr)
     if bound is not None:
-        await bound.put(value)
+        return await bound.put(value)
     return value
 
 

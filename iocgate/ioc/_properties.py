@@ -11,6 +11,7 @@ from caproto.server import pvproperty as _CaprotoPvproperty
 
 from ._binding import Binding, NodeSpec
 from ._limits import AlarmLimits, ctrl_metadata, install_fields
+from ._ramp import Ramp
 
 _DEFAULT_VALUES = {float: 0.0, int: 0, str: "", bool: False, ChannelType.STRING: "",
                    ChannelType.CHAR: "", ChannelType.DOUBLE: 0.0, ChannelType.FLOAT: 0.0,
@@ -55,6 +56,9 @@ class pvproperty(_CaprotoPvproperty):
             ``"NO_ALARM"`` switches that limit off.
         alarm_hysteresis: HYST, in the PV's units: an alarm clears only once the reading is
             this far back inside the limit.
+        ramp: a :class:`~iocgate.Ramp`: the setpoint ramps (stepped by iocgate, or by the
+            device itself), with ``<NAME>_RAMP_RATE``, ``<NAME>_RAMPING`` and
+            ``<NAME>_RAMP_STOP``; a put completes when the ramp ends.
     """
 
     def __init__(self, get: Any = None, put: Any = None, startup: Any = None,
@@ -67,7 +71,7 @@ class pvproperty(_CaprotoPvproperty):
                  read_only: Optional[bool] = None,
                  alarm_limits: Optional[Tuple[float, float, float, float]] = None,
                  alarm_severities: Optional[Tuple[Any, Any, Any, Any]] = None,
-                 alarm_hysteresis: float = 0.0, **kwargs: Any):
+                 alarm_hysteresis: float = 0.0, ramp: Optional[Ramp] = None, **kwargs: Any):
         if readback is not None and node is None:
             raise TypeError("readback= needs node= (the setpoint's node)")
         if dtype is None and value is not None:
@@ -96,6 +100,9 @@ class pvproperty(_CaprotoPvproperty):
             _add_limit_fields(kwargs, self.alarm_limits, dtype, read_only)
         elif alarm_severities is not None or alarm_hysteresis:
             raise TypeError("alarm_severities= and alarm_hysteresis= need alarm_limits=")
+        if ramp is not None and (node is None or read_only):
+            raise TypeError("ramp= needs a writable property bound to a node")
+        self.ramp = ramp
         self.binding: Optional[Binding] = None
         if node is not None:
             if put is not None:
@@ -126,6 +133,12 @@ class pvproperty(_CaprotoPvproperty):
         if self.pvspec.alarm_group is None:
             # EPICS records alarm one by one; caproto would share one alarm among them all.
             self.pvspec = self.pvspec._replace(alarm_group=name)
+
+    def make_ramp_pvs(self, attr: str) -> dict:
+        """The ``<NAME>_RAMP_RATE``, ``<NAME>_RAMPING`` and ``<NAME>_RAMP_STOP`` properties
+        of a property declared with ``ramp=``, by attribute name."""
+        assert self.ramp is not None
+        return self.ramp.properties(self.pvspec.name or attr, attr, self.pvspec.doc or "")
 
     def make_readback(self, attr: str) -> pvproperty:
         """The ``<NAME>_RBV`` property for a property declared with ``readback=``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import signal
 import subprocess
@@ -93,6 +94,11 @@ class IocProcess:
         return subprocess.run([str(epics_tool(name)), *args], env=self.env,
                               capture_output=True, text=True, timeout=TOOL_TIMEOUT)
 
+    def start_tool(self, name: str, *args: str) -> subprocess.Popen:
+        """Start the real EPICS binary ``name`` against this IOC without waiting for it."""
+        return subprocess.Popen([str(epics_tool(name)), *args], env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
     def caget(self, pv: str, *args: str) -> str:
         """``caget -t [args] pv``'s value text (asserts success)."""
         result = self.tool("caget", "-t", *args, pv)
@@ -125,8 +131,9 @@ class IocProcess:
             AssertionError: ``done`` not reached within ``timeout`` s.
         """
         proc = subprocess.Popen([str(epics_tool("camonitor")), *pvs], env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         lines: List[str] = []
+        pending = b""  # read with os.read: a buffered reader would hide lines from select
         deadline = time.monotonic() + timeout
         try:
             with selectors.DefaultSelector() as selector:
@@ -136,12 +143,14 @@ class IocProcess:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not selector.select(remaining):
                         raise AssertionError(f"camonitor {pvs} within {timeout} s: {lines}")
-                    line = proc.stdout.readline()
-                    if not line:
+                    chunk = os.read(proc.stdout.fileno(), 65536)
+                    if not chunk:
                         raise AssertionError(f"camonitor exited: {lines}")
-                    lines.append(line.rstrip("\n"))
-                    if action is not None and len(lines) == len(pvs):
-                        action()
+                    *complete, pending = (pending + chunk).split(b"\n")
+                    for line in complete:
+                        lines.append(line.decode(errors="replace"))
+                        if action is not None and len(lines) == len(pvs):
+                            action()
         finally:
             proc.terminate()
             proc.wait(TOOL_TIMEOUT)
