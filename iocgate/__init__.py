@@ -3,6 +3,7 @@
 from ._errors import (
     DeviceDisconnected,
     DeviceError,
+    DeviceLinkDown,
     DeviceProtocolError,
     DeviceRejected,
     DeviceTimeout,
@@ -27,7 +28,7 @@ from .ioc import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "DeviceDisconnected", "DeviceError", "DeviceProtocolError", "DeviceRejected",
+    "DeviceDisconnected", "DeviceError", "DeviceLinkDown", "DeviceProtocolError", "DeviceRejected",
     "DeviceTimeout", "IocgateError", "LimitError", "NodeAccessError",
     "DeviceConfig", "DeviceGroup", "MissedScans", "PVGroup", "Ramp", "Simulation", "SubGroup",
     "get_pv_pair_wrapper", "pvproperty", "run_ioc", "serve",

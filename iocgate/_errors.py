@@ -6,6 +6,7 @@
     ├── DeviceError                    something went wrong talking to an instrument
     │   ├── DeviceTimeout              (also TimeoutError) no reply within the timeout
     │   ├── DeviceDisconnected         (also ConnectionError) the link is down or was lost
+    │   │   └── DeviceLinkDown         refused at once: the link failed and is not retried yet
     │   ├── DeviceProtocolError        (also ValueError) the reply does not parse; carries ``raw``
     │   └── DeviceRejected             the instrument refused the command (e.g. SCPI error queue)
     ├── NodeAccessError            (also PermissionError) read of a write-only node, or the reverse
@@ -67,6 +68,23 @@ class DeviceDisconnected(DeviceError, ConnectionError):
     """
 
 
+class DeviceLinkDown(DeviceDisconnected):
+    """Refused without any I/O: the link failed (timeout or disconnect) and the next attempt
+    is not due yet.
+
+    Attributes:
+        cause: the error that took the link down (a DeviceTimeout for a hung instrument).
+        retry_in: seconds until the next attempt is allowed (0: one may be under way).
+    """
+
+    def __init__(self, cause: DeviceError, retry_in: float, *, endpoint: str = "",
+                 command: Optional[str] = None):
+        self.cause = cause
+        self.retry_in = retry_in
+        super().__init__(f"link down, next attempt in {retry_in:.2f} s ({cause.message})",
+                         endpoint=endpoint, command=command)
+
+
 class DeviceProtocolError(DeviceError, ValueError):
     """The instrument answered something that does not parse.
 
@@ -95,6 +113,6 @@ class LimitError(IocgateError, ValueError):
 
 
 __all__ = [
-    "IocgateError", "DeviceError", "DeviceTimeout", "DeviceDisconnected",
+    "IocgateError", "DeviceError", "DeviceTimeout", "DeviceDisconnected", "DeviceLinkDown",
     "DeviceProtocolError", "DeviceRejected", "NodeAccessError", "LimitError",
 ]

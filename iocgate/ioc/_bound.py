@@ -11,7 +11,7 @@ from typing import Any, Awaitable, Callable, Optional
 from caproto import AlarmSeverity, AlarmStatus
 
 from .. import _compat
-from .._errors import DeviceError, DeviceTimeout
+from .._errors import DeviceError, DeviceLinkDown, DeviceTimeout
 from ._binding import Binding
 from ._limits import limit_alarm, limit_state
 
@@ -22,7 +22,10 @@ SETTLE_POLL_PERIOD = 0.05
 
 
 def alarm_status_for(error: BaseException) -> AlarmStatus:
-    """TIMEOUT for a device that did not answer in time, COMM for every other failure."""
+    """TIMEOUT for a device that did not answer in time, COMM for every other failure (a
+    link refused as down counts as what took it down)."""
+    if isinstance(error, DeviceLinkDown):
+        error = error.cause
     return AlarmStatus.TIMEOUT if isinstance(error, DeviceTimeout) else AlarmStatus.COMM
 
 
@@ -54,7 +57,7 @@ class BoundPV:
         return self.channel.pvname
 
     def scan_token(self) -> int:
-        """Taken before a read; :meth:`apply` drops the result if a put happened since."""
+        """Taken before a read; :meth:`apply` drops a value read if a put happened since."""
         return self._put_generation
 
     async def put(self, pv_value: Any) -> Any:
@@ -64,7 +67,12 @@ class BoundPV:
         Returns:
             The PV's new value: ``pv_value``, or where a stopped ramp ended.
 
+        The write goes ahead of every scan read not sent yet; puts queued for this PV while
+        the device is busy coalesce as an EPICS record's do: the newest value is written
+        once, and every caller completes with that write (:meth:`ControlNode.aput`).
+
         Raises:
+            DeviceLinkDown: the link is down: refused at once, never written later.
             DeviceError: the device refused the value or could not be reached; the PV keeps
                 its old value. DeviceTimeout: the readback did not settle in time.
         """
@@ -74,7 +82,7 @@ class BoundPV:
             if self.ramp is not None:
                 device_value = pv_value = await self.ramp.move(device_value)
             else:
-                await self.node.aset(device_value)
+                await self.node.aput(device_value)
             self._put_generation += 1
             if self.binding.tolerance is not None and self.readback is not None:
                 await self.readback.settle(float(device_value), self.binding.tolerance,
@@ -106,11 +114,18 @@ class BoundPV:
                                     timeout=timeout, endpoint=_endpoint_name(self.node))
             await _compat.sleep(SETTLE_POLL_PERIOD)
 
-    async def apply(self, result: Any, token: int) -> Optional[BaseException]:
+    async def apply(self, result: Any, token: Optional[int],
+                    stamp: Optional[float] = None) -> Optional[BaseException]:
         """Publish a scan result: a value (clearing any alarm) or an error (alarm, old value
-        kept). Returns the error, if the result was one."""
-        if token != self._put_generation or (self.ramp is not None and self.ramp.active):
-            return None  # a put raced this read, or a ramp is moving the device's setpoint
+        kept). Returns the error, if the result was one.
+
+        Args:
+            token: :meth:`scan_token` taken before the read; a value read before a put
+                that happened since is stale and dropped (an error never is). ``None``: no
+                read (an alarm raised for the whole link).
+            stamp: the alarm's timestamp (s since the epoch); default now. A new alarm is
+                stamped, as an EPICS record stamps the processing that raised it.
+        """
         channel = self.channel
         if isinstance(result, BaseException):
             new_status = alarm_status_for(result)
@@ -119,9 +134,12 @@ class BoundPV:
             self.error = result
             if (channel.alarm.status, channel.alarm.severity) != (
                     new_status, AlarmSeverity.INVALID_ALARM):
-                await channel.alarm.write(status=new_status,
-                                          severity=AlarmSeverity.INVALID_ALARM)
+                await channel.write_metadata(
+                    status=new_status, severity=AlarmSeverity.INVALID_ALARM,
+                    timestamp=time.time() if stamp is None else stamp)
             return result
+        if token != self._put_generation or (self.ramp is not None and self.ramp.active):
+            return None  # a put raced this read, or a ramp is moving the device's setpoint
         try:
             value = self.binding.to_pv(result)
         except ValueError as exc:

@@ -46,11 +46,19 @@ class DeviceGroup(HealthPVs):
         items = []
         for bound in self.walk_bound_pvs():
             bound.on_put_error = self.count_error
-            items.append(ScanItem(bound, bound.binding.period or self.scan_period, 0.0))
+            own = bound.binding.period
+            items.append(ScanItem(bound, own or self.scan_period, 0.0,
+                                  follows_default=own is None))
         return DeviceScanner(items, aread_many, health=self,
                              missed=MissedScans(self.missed_scans))
 
+    def set_scan_period(self, period: float) -> None:
+        self.scan_period = period
+        if self.scanner is not None:
+            self.scanner.set_default_period(period)
+
     async def run_scanner(self, async_lib: Any) -> None:
+        await self.scan_period_pv.write(self.scan_period, verify_value=False)
         if self.scanner is None:
             log.warning("%s: no device given; bound PVs are not scanned", self.name)
             return

@@ -16,6 +16,8 @@ log = logging.getLogger("iocgate.ioc")
 
 #: characters kept of an error message in LAST_ERROR (a long-string CHAR waveform)
 LAST_ERROR_LENGTH = 256
+#: limits (s) of the SCAN_PERIOD PV
+SCAN_PERIOD_LIMITS = (0.01, 3600.0)
 
 
 class Link(enum.IntEnum):
@@ -24,13 +26,15 @@ class Link(enum.IntEnum):
 
 
 class HealthPVs(PVGroup, DeviceHealthSink):
-    """Health PVs of a device: CONNECTED, LAST_ERROR, ERROR_COUNT, SCAN_OVERRUNS, SCAN_TIME.
+    """Health PVs of a device: CONNECTED, LAST_ERROR, ERROR_COUNT, SCAN_OVERRUNS, SCAN_TIME
+    and SCAN_PERIOD.
 
     :class:`~iocgate.DeviceGroup` has them; the device's scheduler starts from CONNECTED's
     startup hook, so it runs on whichever server and async library serve the IOC.
     """
 
-    _trailing_pvs_ = ("connected", "last_error", "error_count", "scan_overruns", "scan_time")
+    _trailing_pvs_ = ("connected", "last_error", "error_count", "scan_overruns", "scan_time",
+                      "scan_period_pv")
 
     connected = pvproperty(name="CONNECTED", dtype=Link, value=Link.Disconnected,
                            read_only=True, doc="Whether the device answered the last scan")
@@ -43,7 +47,22 @@ class HealthPVs(PVGroup, DeviceHealthSink):
     scan_overruns = pvproperty(name="SCAN_OVERRUNS", dtype=int, value=0, read_only=True,
                                units="passes", doc="Scan passes that took longer than their period")
     scan_time = pvproperty(name="SCAN_TIME", dtype=float, value=0.0, read_only=True,
-                           units="s", precision=4, doc="Duration of the last batched scan pass")
+                           units="s", precision=4,
+                           doc="Duration of the last batched scan pass (while a pass runs "
+                               "past its period: how long it has run so far)")
+    scan_period_pv = pvproperty(
+        name="SCAN_PERIOD", dtype=float, value=1.0, units="s", precision=3,
+        limits=SCAN_PERIOD_LIMITS,
+        doc="Seconds between reads of the PVs without a period of their own; a put takes "
+            "effect from the next pass")
+
+    @scan_period_pv.putter
+    async def scan_period_pv(self, instance: Any, value: float) -> float:
+        self.set_scan_period(float(value))
+        return value
+
+    def set_scan_period(self, period: float) -> None:
+        """Apply a new default scan period (s); overridden by DeviceGroup."""
 
     @connected.startup
     async def connected(self, instance: Any, async_lib: Any) -> None:
@@ -59,7 +78,7 @@ class HealthPVs(PVGroup, DeviceHealthSink):
         # on the same link only report it down
         if errors and not self.last_error.value:
             log.warning("%s: device error: %s", self.name, errors[0])
-        elif not errors and self.last_error.value:
+        elif connected and not errors and self.last_error.value:
             log.info("%s: device answers again", self.name)
         severity = AlarmSeverity.NO_ALARM if connected else AlarmSeverity.MAJOR_ALARM
         if self.connected.value != state.name or self.connected.alarm.severity != severity:
@@ -75,6 +94,11 @@ class HealthPVs(PVGroup, DeviceHealthSink):
         if self.scan_overruns.value != overruns:
             await self.scan_overruns.write(overruns, verify_value=False)
         await self.scan_time.write(duration, verify_value=False)
+
+    async def report_late(self, *, overruns: int, elapsed: float) -> None:
+        if self.scan_overruns.value != overruns:
+            await self.scan_overruns.write(overruns, verify_value=False)
+        await self.scan_time.write(elapsed, verify_value=False)
 
     async def count_error(self, error: BaseException) -> None:
         """Record a failed write (puts are not part of scan passes)."""

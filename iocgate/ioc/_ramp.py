@@ -179,13 +179,13 @@ class RampRunner:
         if self.ramp.by_the_device:  # the move ends when the device reports its ramp over
             source = self.setpoint.readback or self.setpoint
             here = await source.node.aget()
-            await self.setpoint.node.aset(here)
+            await self.setpoint.node.aput(here)
             log.info("%s: ramp stopped at %s", self.setpoint.name, here)
 
     async def _step(self, target: float, mine: int) -> float:
         rate = float(self.rate.value) / self.ramp.per
         if rate <= 0:
-            await self.setpoint.node.aset(target)
+            await self.setpoint.node.aput(target)
             return target
         start = float(await self.setpoint.node.aget())
         direction = 1.0 if target >= start else -1.0
@@ -198,11 +198,11 @@ class RampRunner:
                 break
             moved = rate * (time.monotonic() - began)
             value = target if moved >= abs(target - start) else start + direction * moved
-            await self.setpoint.node.aset(value)
+            await self.setpoint.node.aput(value)
         return value
 
     async def _follow_device(self, target: float, mine: int) -> float:
-        await self.setpoint.node.aset(target)
+        await self.setpoint.node.aput(target)
         while self._generation == mine:
             ramping = _truthy(await self.status.aget())
             await self._show(RampState.Ramping if ramping else RampState.Idle)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 
-from .._errors import DeviceDisconnected, DeviceTimeout
+from .._errors import DeviceDisconnected, DeviceLinkDown, DeviceTimeout
 from ._bound import BoundPV
 
 log = logging.getLogger("iocgate.ioc.scan")
@@ -27,15 +27,26 @@ class MissedScans(str, enum.Enum):
     TERMINATE = "terminate"
 
 
-class ScanItem:
-    __slots__ = ("bound", "period", "next_due")
+#: seconds the scheduler sleeps at most before looking at its items again (a new scan period
+#: takes effect within this time even while a long sleep was due)
+MAX_SLEEP = 0.5
 
-    def __init__(self, bound: BoundPV, period: float, start: float):
+
+class ScanItem:
+    """One scanned PV: its period (s), whether that is the group's default (which
+    ``SCAN_PERIOD`` changes), and when it is next due (monotonic s)."""
+
+    __slots__ = ("bound", "period", "next_due", "follows_default", "endpoint")
+
+    def __init__(self, bound: BoundPV, period: float, start: float,
+                 follows_default: bool = False):
         if not period > 0:
             raise ValueError(f"{bound.name}: scan period must be > 0 s, not {period!r}")
         self.bound = bound
         self.period = period
         self.next_due = start
+        self.follows_default = follows_default
+        self.endpoint = getattr(bound.node, "endpoint", None)
 
 
 class DeviceHealthSink:
@@ -45,20 +56,31 @@ class DeviceHealthSink:
                      overruns: int, duration: float) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    async def report_late(self, *, overruns: int, elapsed: float) -> None:
+        """A pass is still running ``elapsed`` s after it started, past its period."""
+
 
 class DeviceScanner:
     """Reads every scanned PV of one device at its period, batched per pass.
 
+    Link state: the first timeout or lost link of a pass takes the endpoint down (see
+    :mod:`iocgate.transports._endpoint`): the rest of the pass is not sent, and every PV on
+    that endpoint goes to TIMEOUT (hung) or COMM (disconnected) / INVALID at once, with one
+    fresh timestamp, as CONNECTED drops. While down, a pass sends one probe per backoff step
+    and nothing else. When the link answers again, every PV on it is read in the next pass,
+    whatever its own period.
+
     Args:
         items: what to scan.
-        read_many: ``await read_many(nodes)`` -> results aligned with nodes (value or the
-            DeviceError instance); iocgate.nodes.aread_many.
-        health: receives connection state, errors, overruns and pass durations.
+        read_many: ``await read_many(nodes, heartbeat=...)`` -> results aligned with nodes
+            (value or the DeviceError instance); iocgate.nodes.aread_many.
+        health: receives connection state, errors, overruns and pass durations, and news of
+            a pass running late while it runs.
         missed: the :class:`MissedScans` policy.
         clock: monotonic seconds (replaceable in tests).
     """
 
-    def __init__(self, items: List[ScanItem], read_many: Callable[[list], Any],
+    def __init__(self, items: List[ScanItem], read_many: Callable[..., Any],
                  health: Optional[DeviceHealthSink], missed: MissedScans = MissedScans.SKIP,
                  clock: Callable[[], float] = time.monotonic):
         self.items = items
@@ -69,6 +91,22 @@ class DeviceScanner:
         self.overruns = 0
         self.passes = 0
         self.terminated = False
+        self._late_counted = False
+        self._down: Set[Any] = set()  # endpoints whose link is down
+
+    def set_default_period(self, period: float) -> None:
+        """Make ``period`` (s) the period of every item that follows the group's default;
+        the next pass of each comes ``period`` after its last one (at once if that passed).
+
+        Raises:
+            ValueError: ``period`` is not > 0.
+        """
+        if not period > 0:
+            raise ValueError(f"scan period must be > 0 s, not {period!r}")
+        for item in self.items:
+            if item.follows_default:
+                item.next_due += period - item.period
+                item.period = period
 
     async def run(self, sleep: Callable[[float], Any]) -> None:
         """Scan until cancelled (or terminated by the TERMINATE policy)."""
@@ -89,29 +127,72 @@ class DeviceScanner:
             if self.terminated:
                 break
             delay = min(item.next_due for item in self.items) - self._clock()
-            await sleep(max(delay, 0.0))
+            await sleep(min(max(delay, 0.0), MAX_SLEEP))
 
     async def scan_once(self, due: Sequence[ScanItem]) -> None:
         """Read ``due`` in one batched pass and publish values or alarms."""
         readable = [item for item in due if item.bound.readable]
         tokens = [item.bound.scan_token() for item in readable]
+        period = min(item.period for item in due) if due else 1.0
+        self._late_counted = False
         started = self._clock()
-        results = await self._read_many([item.bound.node for item in readable])
+        results = await self._read_many([item.bound.node for item in readable],
+                                        heartbeat=(period, self._running_late))
         duration = self._clock() - started
+        stamp = time.time()  # one timestamp for every alarm this pass raises
+        read_ok: Set[ScanItem] = set()
+        link_errors: Dict[Any, BaseException] = {}
         errors = []
         for item, token, result in zip(readable, tokens, results):
             if isinstance(result, PermissionError):  # a write-only node: never read again
                 item.bound.readable = False
                 continue
-            error = await item.bound.apply(result, token)
-            if error is not None:
-                errors.append(error)
+            if isinstance(result, (DeviceDisconnected, DeviceTimeout)):
+                if item.endpoint is not None:
+                    link_errors.setdefault(item.endpoint, result)
+            elif not isinstance(result, BaseException):
+                read_ok.add(item)
+            error = await item.bound.apply(result, token, stamp)
+            if error is not None and not isinstance(error, DeviceLinkDown):
+                errors.append(error)  # refusals without I/O are not device errors...
+        if not errors:  # ... unless nothing else says why a link went down (a failed put)
+            errors = [err for endpoint, err in link_errors.items()
+                      if endpoint not in self._down][:1]
+        up = {item.endpoint for item in read_ok if item.endpoint is not None}
+        await self._link_changes(link_errors, up, read_ok, stamp)
         self.passes += 1
         if self._health is not None:
-            link_down = any(isinstance(err, (DeviceDisconnected, DeviceTimeout))
-                            for err in errors)
-            await self._health.report(connected=not link_down, errors=errors,
-                                      overruns=self.overruns, duration=duration)
+            await self._health.report(connected=not self._down and not any(
+                isinstance(err, (DeviceDisconnected, DeviceTimeout)) for err in errors),
+                errors=errors, overruns=self.overruns, duration=duration)
+
+    async def _link_changes(self, link_errors: Dict[Any, BaseException], up: Set[Any],
+                            read_ok: Set[ScanItem], stamp: float) -> None:
+        """Alarm every PV of an endpoint that went down; make every PV of one that came
+        back due now."""
+        for endpoint, error in link_errors.items():
+            if endpoint not in self._down:
+                log.warning("%s: link down: %s", endpoint.name, error)
+                self._down.add(endpoint)
+            for item in self.items:
+                if item.endpoint is endpoint and item not in read_ok:
+                    await item.bound.apply(error, None, stamp)
+        now = self._clock()
+        for endpoint in up - set(link_errors):
+            if endpoint in self._down:
+                log.info("%s: link up again; reading every PV on it", endpoint.name)
+                self._down.discard(endpoint)
+                for item in self.items:
+                    if item.endpoint is endpoint and item not in read_ok:
+                        item.next_due = min(item.next_due, now)
+
+    async def _running_late(self, elapsed: float) -> None:
+        """Heartbeat of a pass still running past its period."""
+        if not self._late_counted:
+            self._late_counted = True
+            self.overruns += 1
+        if self._health is not None:
+            await self._health.report_late(overruns=self.overruns, elapsed=elapsed)
 
     def _reschedule(self, due: Sequence[ScanItem], now: float) -> None:
         overran = False
@@ -124,9 +205,8 @@ class DeviceScanner:
                 missed = int((now - item.next_due) // item.period) + 1
                 item.next_due += missed * item.period
         if overran:
-            self.overruns += 1
+            if not self._late_counted:  # not counted yet while the pass ran
+                self.overruns += 1
             if self.missed is MissedScans.TERMINATE:
                 self.terminated = True
                 log.error("scan overran its period; terminating as configured")
-
-

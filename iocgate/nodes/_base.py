@@ -137,13 +137,34 @@ class ControlNode:
         """
         return await self._on_worker(timeout, self.set, value)
 
+    async def aput(self, value: Any, timeout: float | None = None) -> Any:
+        """:meth:`aset` as an EPICS record processes a put (the IOC's put path).
+
+        It goes to the instrument before every queued read (a batched read lets it in
+        between two reads); puts to this node queued and not started yet coalesce: the
+        newest value is written once and every caller gets that write's result.
+
+        Args:
+            timeout: as for :meth:`aget`.
+
+        Raises:
+            DeviceLinkDown: the link is down: refused at once, and never sent later.
+        """
+        endpoint = self.endpoint
+        if endpoint is None:
+            return self.set(value)
+        return await self._wait(endpoint, endpoint.submit_put(self, self.set, value), timeout)
+
     async def _on_worker(self, timeout: float | None, fn: Callable[..., Any], *args: Any
                          ) -> Any:
         endpoint = self.endpoint
         if endpoint is None:
             return fn(*args)
+        return await self._wait(endpoint, endpoint.submit_call(fn, *args), timeout)
+
+    async def _wait(self, endpoint: Endpoint, future: Any, timeout: float | None) -> Any:
         try:
-            return await wait_future(endpoint.submit_call(fn, *args), timeout)
+            return await wait_future(future, timeout)
         except TimeoutError as exc:
             if isinstance(exc, DeviceTimeout):
                 raise

@@ -70,7 +70,7 @@ class Instrument:
     def node(self, key: str) -> Node:
         return Node(self, key)
 
-    async def read_many(self, nodes: List[Node]) -> List[Any]:
+    async def read_many(self, nodes: List[Node], **_: Any) -> List[Any]:
         call = len(self.batches)
         self.batches.append((self.clock.now, [node.key for node in nodes]))
         self.clock.now += self.read_times[min(call, len(self.read_times) - 1)]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from iocgate import DeviceDisconnected, DeviceTimeout
+from iocgate import DeviceDisconnected, DeviceLinkDown, DeviceTimeout
 from iocgate.transports import SerialStream, StreamEndpoint, TcpStream, Worker
 
 
@@ -154,13 +154,13 @@ def test_backoff_is_capped_and_prevents_an_attempt_storm(sim, endpoint):
     while time.monotonic() < end:
         try:
             query(endpoint, "ECHO x")
+        except DeviceLinkDown as exc:
+            assert "link down, next attempt in" in str(exc) and exc.retry_in > 0
+            fast_fails += 1
         except DeviceDisconnected as exc:
-            if "cannot connect" in str(exc):
-                attempts += 1
-                waits.append(round(endpoint.next_attempt_in, 1))
-            else:
-                assert "next connection attempt in" in str(exc)
-                fast_fails += 1
+            assert "cannot connect" in str(exc)
+            attempts += 1
+            waits.append(round(endpoint.next_attempt_in, 1))
         time.sleep(0.005)
     # attempts at about 0, 0.1, 0.3, 0.7, 1.1 s: doubling 0.1 -> 0.2 -> 0.4, capped at 0.4
     assert 4 <= attempts <= 6, attempts
