@@ -8,7 +8,7 @@ import math
 import time
 from typing import Any, Awaitable, Callable, Optional
 
-from caproto import AlarmSeverity, AlarmStatus
+from caproto import AlarmSeverity, AlarmStatus, SkipWrite
 
 from .. import _compat
 from .._errors import DeviceError, DeviceLinkDown, DeviceTimeout
@@ -65,7 +65,8 @@ class BoundPV:
         tolerance, once the readback settled; with a ramp, once the ramp ended).
 
         Returns:
-            The PV's new value: ``pv_value``, or where a stopped ramp ended.
+            The PV's new value: ``pv_value``, or where a stopped ramp ended; caproto's
+            ``SkipWrite`` when a newer put took over the ramp.
 
         The write goes ahead of every scan read not sent yet; puts queued for this PV while
         the device is busy coalesce as an EPICS record's do: the newest value is written
@@ -80,7 +81,11 @@ class BoundPV:
         device_value = self.binding.to_device(pv_value)
         try:
             if self.ramp is not None:
-                device_value = pv_value = await self.ramp.move(device_value)
+                reached = await self.ramp.move(device_value)
+                if reached is None:  # a newer put took over this ramp; it sets the PV
+                    self._put_generation += 1
+                    return SkipWrite
+                device_value = pv_value = reached
             else:
                 await self.node.aput(device_value)
             self._put_generation += 1

@@ -149,11 +149,11 @@ class RampRunner:
         self._stopped = 0  # the generation that :meth:`stop` ended
         self.active = False
 
-    async def move(self, target: float) -> float:
+    async def move(self, target: float) -> Optional[float]:
         """Ramp the device's setpoint to ``target``; return where it ended.
 
-        Returns when the target is reached, :meth:`stop` is called, or a newer :meth:`move`
-        takes over (then the value reached so far is returned).
+        Returns when the target is reached, :meth:`stop` is called (the value reached), or
+        a newer :meth:`move` takes over (``None``: the newer put sets the PV).
 
         Raises:
             DeviceError: a write or a status read failed; the device's setpoint is where the
@@ -164,8 +164,10 @@ class RampRunner:
         self.active = True
         try:
             if self.ramp.by_the_device:
-                return await self._follow_device(target, mine)
-            return await self._step(target, mine)
+                reached = await self._follow_device(target, mine)
+            else:
+                reached = await self._step(target, mine)
+            return reached if self._generation == mine else None
         finally:
             if self._generation == mine:
                 self.active = False
