@@ -66,8 +66,9 @@ class Ramp:
     @classmethod
     def stepped(cls, *, units: str, limits: Tuple[float, float], rate: float = 0.0,
                 per: float = 1.0, interval: float = 0.1, precision: int = 3) -> Ramp:
-        """iocgate moves the device's setpoint toward the target at ``<NAME>_RAMP_RATE``,
-        writing a step every ``interval`` s; rate 0 writes the target at once.
+        """iocgate moves the device's setpoint toward the target at ``<NAME>_RAMP_RATE``
+        (the rate when the put arrives), writing a step every ``interval`` s; rate 0 writes
+        the target at once.
 
         Raises:
             ValueError: ``rate`` outside ``limits`` (0 is always allowed).
@@ -158,6 +159,7 @@ class RampRunner:
         Raises:
             DeviceError: a write or a status read failed; the device's setpoint is where the
                 last accepted write left it (by device: wherever its own ramp got to).
+                Cancelling leaves it there too.
         """
         self._generation += 1
         mine = self._generation
@@ -211,7 +213,7 @@ class RampRunner:
             if not ramping:
                 break
             await _compat.sleep(self.ramp.interval)
-        if self._running(mine):
+        if self._stopped != mine:
             return target
         return float(await (self.setpoint.readback or self.setpoint).node.aget())
 
