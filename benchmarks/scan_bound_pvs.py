@@ -5,7 +5,7 @@ Usage::
 
     python benchmarks/scan_bound_pvs.py [--devices 10] [--pvs 100] [--period 0.1]
                                         [--seconds 15] [--warmup 3] [--case both]
-                                        [--server caproto|iocgate]
+                                        [--server caproto|iocgate] [--compound N]
 
 The instruments are :class:`devices.simserver.LineSimulator` threads in one child process on
 127.0.0.1, answering ``CH<k>?`` with a fresh number every time (so every read changes its PV).
@@ -60,10 +60,15 @@ SAMPLE_PERIOD = 0.5
 
 # ------------------------------------------------------------------ instruments (child)
 def channel_reply(line: str) -> str:
-    """``CH<k>?`` -> a new reading near k (every read differs, as a noisy meter's would)."""
-    if not (line.startswith("CH") and line.endswith("?")):
-        raise ValueError(f"unknown command {line!r}")
-    return f"{int(line[2:-1]) + random.random():.6f}"
+    """``CH<k>?`` -> a new reading near k (every read differs, as a noisy meter's would);
+    SCPI compound queries ``CH1?;:CH2?`` -> ``r1;r2``."""
+    replies = []
+    for unit in line.split(";"):
+        unit = unit.lstrip(":")
+        if not (unit.startswith("CH") and unit.endswith("?")):
+            raise ValueError(f"unknown command {unit!r}")
+        replies.append(f"{int(unit[2:-1]) + random.random():.6f}")
+    return ";".join(replies)
 
 
 def instruments_main(count: int) -> None:
@@ -86,20 +91,26 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 # ------------------------------------------------------------------ the two IOCs (child side)
-def iocgate_pvdb(ports: Sequence[int], pvs: int, period: float
+def iocgate_pvdb(ports: Sequence[int], pvs: int, period: float, compound: int = 1
                  ) -> Tuple[Dict[str, Any], Any]:
-    """One DeviceGroup per instrument; returns the pvdb and ``passes() -> (passes, reads)``."""
+    """One DeviceGroup per instrument; returns the pvdb and ``passes() -> (passes, reads)``.
+    With ``compound`` > 1 the instruments are read as SCPI, that many queries per message."""
     from iocgate import DeviceGroup, pvproperty
     from iocgate.nodes import ControlSystem
 
     attrs: Dict[str, Any] = {"scan_period": period}
     for k in range(pvs):
-        attrs[f"ch{k}"] = pvproperty(name=f"CH{k}", node={"get": f"CH{k}?"}, value=0.0,
+        node = f"CH{k}" if compound > 1 else {"get": f"CH{k}?"}
+        attrs[f"ch{k}"] = pvproperty(name=f"CH{k}", node=node, value=0.0,
                                      read_only=True, precision=3, doc=f"Channel {k}")
     meter = type("Meter", (DeviceGroup,), attrs)
     control = ControlSystem()
-    groups = [meter(f"DEV{i}:", device=control.tcp(LOOPBACK, port, timeout=2.0).lines())
-              for i, port in enumerate(ports)]
+
+    def bridge(port: int) -> Any:
+        link = control.tcp(LOOPBACK, port, timeout=2.0)
+        return link.scpi(compound=compound) if compound > 1 else link.lines()
+
+    groups = [meter(f"DEV{i}:", device=bridge(port)) for i, port in enumerate(ports)]
     pvdb: Dict[str, Any] = {}
     for group in groups:
         pvdb.update(group.pvdb)
@@ -158,15 +169,17 @@ def cpu_seconds() -> float:
 
 
 async def serve_and_measure(case: str, ports: Sequence[int], pvs: int, period: float,
-                            warmup: float, seconds: float, server_core: str = "caproto"
-                            ) -> Dict[str, float]:
+                            warmup: float, seconds: float, server_core: str = "caproto",
+                            compound: int = 1) -> Dict[str, float]:
     if server_core == "iocgate":
         from iocgate.server import start_server
     else:
         from caproto.asyncio.server import start_server
 
-    make = iocgate_pvdb if case == "iocgate" else caproto_pvdb
-    pvdb, passes = make(ports, pvs, period)
+    if case == "iocgate":
+        pvdb, passes = iocgate_pvdb(ports, pvs, period, compound)
+    else:
+        pvdb, passes = caproto_pvdb(ports, pvs, period)
     server = asyncio.ensure_future(start_server(pvdb, interfaces=[LOOPBACK]))
     try:
         await asyncio.sleep(warmup)
@@ -188,7 +201,8 @@ def child_main(args: argparse.Namespace) -> None:
     logging.getLogger("caproto").setLevel(logging.ERROR)  # no "High load" chatter
     ports = [int(port) for port in args.child.split(",")]
     result = asyncio.run(serve_and_measure(args.case, ports, args.pvs, args.period,
-                                           args.warmup, args.seconds, args.server))
+                                           args.warmup, args.seconds, args.server,
+                                           args.compound))
     print(json.dumps(result), flush=True)
 
 
@@ -215,7 +229,8 @@ def run_case(case: str, ports: Sequence[int], sims_pid: int, args: argparse.Name
     env = subprocess_env(ca_port)
     cmd = [sys.executable, __file__, "--child", ",".join(map(str, ports)), "--case", case,
            "--pvs", str(args.pvs), "--period", str(args.period), "--warmup", str(args.warmup),
-           "--seconds", str(args.seconds), "--server", args.server]
+           "--seconds", str(args.seconds), "--server", args.server,
+           "--compound", str(args.compound)]
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     stamps: List[float] = []
     stop = threading.Event()
@@ -259,6 +274,8 @@ def main() -> None:
     parser.add_argument("--case", choices=CASES + ("both",), default="both")
     parser.add_argument("--server", choices=("caproto", "iocgate"), default="caproto",
                         help="CA server core serving both cases (default: %(default)s)")
+    parser.add_argument("--compound", type=int, default=1,
+                        help="iocgate: SCPI queries per message (default: %(default)s)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: run one IOC
     parser.add_argument("--instruments", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

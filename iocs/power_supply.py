@@ -41,7 +41,7 @@ class PowerSupplyIOC(DeviceGroup):
     default_prefix = "PSU:"
     scan_period = 0.5
     device_config = DeviceConfig(
-        bridge=lambda link: link.scpi(check_errors=True),
+        bridge=lambda link: link.scpi(check_errors=True, compound=8),
         transports=("tcp", "visa"), default_port=SCPI_PORT, timeout=2.0,
         simulator=start_simulator)
 

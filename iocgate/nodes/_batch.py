@@ -29,24 +29,26 @@ def _read_one(node: ControlNode) -> Any:
         return exc
 
 
-def _chunks(nodes: Sequence[ControlNode]) -> List[Sequence[ControlNode]]:
-    """Consecutive nodes that one message can read together (see ``compound_group``)."""
-    chunks: List[List[ControlNode]] = []
-    group: Any = None
+def _chunks(nodes: Sequence[ControlNode]) -> List[Tuple[Any, List[ControlNode]]]:
+    """``(group, nodes)``: consecutive nodes that one message of ``group`` can read
+    together (see ``ScpiNode.compound``); ``group`` is ``None`` for a single node."""
+    chunks: List[Tuple[Any, List[ControlNode]]] = []
     for node in nodes:
-        key = getattr(node, "compound_group", None)
-        if (key is not None and key is group and len(chunks[-1]) < key.compound):
-            chunks[-1].append(node)
+        group = getattr(node, "compound_group", None)
+        if group is not None and chunks and chunks[-1][0] is group and len(
+                chunks[-1][1]) < group.compound:
+            chunks[-1][1].append(node)
         else:
-            chunks.append([node])
-            group = key
+            chunks.append((group, [node]))
     return chunks
 
 
-def _read_chunk(chunk: Sequence[ControlNode]) -> List[Any]:
-    if len(chunk) == 1:
-        return [_read_one(chunk[0])]
-    return chunk[0].compound_group.read_compound(chunk)  # type: ignore[attr-defined]
+def _read_chunk(group: Any, chunk: Sequence[ControlNode]) -> List[Any]:
+    if len(chunk) > 1 and group.compound > 1:  # (it may have given up on compound queries)
+        values = group.read_compound(chunk)
+        if values is not None:
+            return values
+    return [_read_one(node) for node in chunk]
 
 
 def _read_all(endpoint: Optional[Endpoint], nodes: Sequence[ControlNode]) -> List[Any]:
@@ -55,12 +57,12 @@ def _read_all(endpoint: Optional[Endpoint], nodes: Sequence[ControlNode]) -> Lis
         return [_read_one(node) for node in nodes]
     results: List[Any] = []
     refused = None if endpoint.attempt_due() else endpoint.link_error()
-    for chunk in _chunks(nodes):
+    for group, chunk in _chunks(nodes):
         if refused is not None:
             results.extend([refused] * len(chunk))
             continue
         endpoint.run_urgent_jobs()  # puts go ahead of every read not sent yet
-        for value in _read_chunk(chunk):
+        for value in _read_chunk(group, chunk):
             results.append(value)
             if refused is None and isinstance(value, (DeviceTimeout, DeviceDisconnected)):
                 refused = endpoint.link_error() or value  # the rest is not sent
@@ -144,7 +146,9 @@ async def _wait(future: concurrent.futures.Future, deadline: Optional[float],
         try:
             return await wait_future(watched, max(0.0, wake - now))
         except TimeoutError:
-            if watched.done() or (deadline is not None and time.monotonic() >= deadline):
+            if watched.done():  # it ended as the wait did (or raised a TimeoutError itself)
+                return watched.result()
+            if deadline is not None and time.monotonic() >= deadline:
                 raise
         beat += period
         await callback(time.monotonic() - started)

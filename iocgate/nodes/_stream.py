@@ -8,19 +8,23 @@ import weakref
 from typing import Any, Callable
 
 from .._errors import (
+    DeviceDisconnected,
     DeviceError,
     DeviceProtocolError,
     DeviceRejected,
     DeviceTimeout,
+    IocgateError,
     NodeAccessError,
 )
 from ..protocol import (
     completes_with_opc,
+    compound_query,
     fill_template,
     format_set,
     has_query,
     parse_error,
     query_text,
+    split_compound_reply,
     take_until_prompt,
 )
 from ..transports import Session, StreamEndpoint
@@ -110,9 +114,11 @@ class StreamNode(ControlNode):
         return data.decode(self._endpoint.encoding, errors="replace")
 
     def scpi(self, check_errors: bool = False, write_termination: str = "\n",
-             read_termination: str = "\n", timeout: float | None = None) -> ScpiNode:
+             read_termination: str = "\n", timeout: float | None = None,
+             compound: int = 1) -> ScpiNode:
         """SCPI commands over this link (see :class:`ScpiNode`)."""
-        return ScpiNode(self, check_errors, write_termination, read_termination, timeout)
+        return ScpiNode(self, check_errors, write_termination, read_termination, timeout,
+                        compound)
 
     def telnet(self, prompt: str = ">", write_termination: str = "\r\n",
                read_termination: str = "\r\n", echo: bool = True,
@@ -164,13 +170,45 @@ class ScpiNode(_Dialect):
             have happened partly, as the instrument decided).
         write_termination, read_termination: line terminators.
         timeout: reply timeout in s (default: the endpoint's).
+        compound: at most this many queries per message in batched reads
+            (:func:`~iocgate.nodes.read_many`, an IOC's scan): ``A?;:B?`` answered ``a;b``.
+            1 (the default) sends one query per message. If the instrument's answer does
+            not split into as many replies, or it refuses the message, those nodes are read
+            again one by one and this node sends single queries from then on.
     """
 
     def __init__(self, link: StreamNode, check_errors: bool = False,
                  write_termination: str = "\n", read_termination: str = "\n",
-                 timeout: float | None = None):
+                 timeout: float | None = None, compound: int = 1):
         super().__init__(link, "scpi", write_termination, read_termination, timeout)
         self.check_errors = check_errors
+        if compound < 1:
+            raise ValueError(f"compound must be >= 1 queries per message, not {compound!r}")
+        self.compound = compound
+
+    def read_compound(self, nodes: list) -> list | None:
+        """Read ``nodes`` (commands of this node) with one compound query.
+
+        Returns:
+            One value or :class:`~iocgate.IocgateError` per node, as
+            :func:`~iocgate.nodes.read_many` does (a timeout or lost link is every node's
+            error); ``None`` if the instrument did not answer the compound query properly:
+            read them one by one (compound queries are off for this node from now on).
+        """
+        texts = [query_text(node.cmd) for node in nodes]
+        message = compound_query(texts)
+        try:
+            reply = self.query(message)
+            parts = split_compound_reply(reply, len(nodes))
+        except (DeviceTimeout, DeviceDisconnected) as exc:
+            return [exc] * len(nodes)
+        except (ValueError, DeviceRejected) as exc:
+            log.warning("%s: compound query %r failed (%s); single queries from now on",
+                        self.path, message, exc)
+            self.compound = 1
+            return None
+        return [_convert_part(node, part, text) for node, part, text in
+                zip(nodes, parts, texts)]
 
     def command(self, cmd: str, type: Any = str, set_format: str | None = None,
                 opc: bool = False, parse: Callable[[str], Any] | None = None
@@ -229,6 +267,11 @@ class ScpiCommandNode(_CommandNode):
         self.set_format = set_format
         self.opc = opc
 
+    @property
+    def compound_group(self) -> ScpiNode | None:
+        """The node whose compound queries may read this one (see ``ScpiNode.compound``)."""
+        return self.scpi if self.scpi.compound > 1 else None
+
     def get(self) -> Any:
         text = query_text(self.cmd)
         return self._convert(self.scpi.query(text), text)
@@ -255,6 +298,13 @@ class ScpiCommandNode(_CommandNode):
             if found:
                 raise DeviceRejected(f"error queue: {_describe(found)}", endpoint=session.name,
                                      command=text)
+
+
+def _convert_part(node: ScpiCommandNode, part: str, text: str) -> Any:
+    try:
+        return node._convert(part, text)
+    except IocgateError as exc:
+        return exc
 
 
 def _describe(errors: list) -> str:

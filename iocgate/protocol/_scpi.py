@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Tuple
+from typing import Any, List, Sequence, Tuple
 
 from ._values import fill_template, format_value
 
@@ -34,6 +34,38 @@ def format_set(command: str, value: Any, set_format: str | None = None,
     else:
         text = f"{command} {format_value(value)}"
     return text + ";*OPC?" if opc else text
+
+
+def compound_query(queries: Sequence[str]) -> str:
+    """One program message asking every query of ``queries`` in turn: ``["MEAS:VOLT?",
+    "MEAS:CURR?"]`` -> ``"MEAS:VOLT?;:MEAS:CURR?"``.
+
+    Every header after the first is made absolute (a leading ``:``), since SCPI reads a
+    header after ``;`` relative to the previous one's node; common commands (``*IDN?``) stay
+    as they are.
+    """
+    units = [text if i == 0 or text.startswith((":", "*")) else ":" + text
+             for i, text in enumerate(queries)]
+    return ";".join(units)
+
+
+def split_compound_reply(reply: str, count: int) -> List[str]:
+    """The ``count`` replies of a compound query: ``"1.5;0.25"`` -> ``["1.5", "0.25"]``
+    (``;`` inside a quoted string does not split).
+
+    Raises:
+        ValueError: the reply holds another number of replies (a query failed and the
+            instrument left its reply out, or the instrument does not chain queries).
+    """
+    parts: List[str] = []
+    for piece in reply.split(";"):
+        if parts and (parts[-1].count('"') % 2 or parts[-1].count("'") % 2):
+            parts[-1] += ";" + piece  # still inside a quoted string
+        else:
+            parts.append(piece)
+    if len(parts) != count:
+        raise ValueError(f"expected {count} replies separated by ';', got {len(parts)}")
+    return [part.strip() for part in parts]
 
 
 def has_query(text: str) -> bool:
@@ -67,4 +99,5 @@ def parse_error(reply: str) -> Tuple[int, str]:
     return int(match.group(1)), match.group(2) or ""
 
 
-__all__ = ["completes_with_opc", "format_set", "has_query", "parse_error", "query_text"]
+__all__ = ["completes_with_opc", "compound_query", "format_set", "has_query", "parse_error",
+           "query_text", "split_compound_reply"]

@@ -51,7 +51,8 @@ class Node:
 
 
 class Instrument:
-    """Plain Python values standing in for a device, and the batched read that serves them.
+    """Plain Python values standing in for a device, and the batched read that serves them
+    (with the heartbeat a pass running past its period gets).
 
     Attributes:
         values: key -> value, or an exception instance returned in its place.
@@ -66,14 +67,26 @@ class Instrument:
         self.batches: List[Tuple[float, List[str]]] = []
         self.read_times: List[float] = [0.0]
         self.raise_on: Sequence[int] = ()
+        self.hooks: Dict[int, Any] = {}  # call number -> called as that read starts
+        self.late: List[float] = []  # heartbeats given, s into their pass
 
     def node(self, key: str) -> Node:
         return Node(self, key)
 
-    async def read_many(self, nodes: List[Node], **_: Any) -> List[Any]:
+    async def read_many(self, nodes: List[Node], heartbeat: Any = None) -> List[Any]:
         call = len(self.batches)
         self.batches.append((self.clock.now, [node.key for node in nodes]))
-        self.clock.now += self.read_times[min(call, len(self.read_times) - 1)]
+        if call in self.hooks:
+            self.hooks[call]()
+        took = self.read_times[min(call, len(self.read_times) - 1)]
+        if heartbeat is not None and took > heartbeat[0]:  # beats while the pass runs late
+            period, beat = heartbeat
+            for n in range(1, int(took // period) + 1):
+                self.clock.now += period
+                await beat(n * period)
+                self.late.append(n * period)
+            took -= int(took // period) * period
+        self.clock.now += took
         if call in self.raise_on:
             raise RuntimeError("bug in read_many")
         return [self.values[node.key] for node in nodes]
@@ -188,8 +201,9 @@ def test_health_report_gets_link_state_errors_overruns_and_duration():
     assert instrument.batches == [(0.0, ["a", "b", "c"]), (1.0, ["a", "b"]), (2.5, ["c"])]
     assert health.reports == [
         dict(connected=False, errors=[timeout], overruns=0, duration=0.25),
-        dict(connected=False, errors=[timeout], overruns=0, duration=1.5),  # overran...
-        dict(connected=True, errors=[], overruns=1, duration=0.25),  # ...counted here
+        # overran: counted while it ran (SCAN_OVERRUNS moves before the pass ends)
+        dict(connected=False, errors=[timeout], overruns=1, duration=1.5),
+        dict(connected=True, errors=[], overruns=1, duration=0.25),
     ]
     # a failed read alarms its PV only and keeps the value; the others update
     assert group.a.value == 0.0
@@ -235,12 +249,12 @@ def test_group_health_pvs_follow_the_reports():
 
     instrument.values["a"] = 4.0  # the device answers again
     instrument.read_times = [2.5]  # ... slowly: one overrun
-    clock.end = 7.5  # passes at 4 and 7; the first overrun shows in the second report
+    clock.end = 7.5  # passes at 4 and 7, each counted late while it runs
     run(scanner, clock)
     assert group.connected.value == "Connected"
     assert group.connected.alarm.severity == AlarmSeverity.NO_ALARM
     assert group.last_error.value == ""
-    assert group.error_count.value == 2 and group.scan_overruns.value == 1
+    assert group.error_count.value == 2 and group.scan_overruns.value == 2
     assert group.scan_time.value == pytest.approx(2.5)
     assert group.a.value == 4.0 and group.a.alarm.severity == AlarmSeverity.NO_ALARM
 
@@ -285,3 +299,33 @@ def test_last_error_and_log_name_the_cause_of_a_failed_connection(caplog):
     assert group.connected.value == "Disconnected"
     assert "cannot connect" in group.last_error.value, group.last_error.value
     assert any("cannot connect" in record.getMessage() for record in caplog.records)
+
+
+def test_a_new_default_period_applies_from_the_next_pass_and_spares_own_periods():
+    scanner, instrument, clock, _ = make_scanner(end=4.2)
+    instrument.hooks[1] = lambda: scanner.set_default_period(0.5)  # during the pass at 1 s
+    run(scanner, clock)
+    assert instrument.batches == [
+        (0.0, ["a", "b", "c"]), (1.0, ["a", "b"]), (1.5, ["a", "b"]),
+        (2.0, ["a", "b", "c"]), (2.5, ["a", "b"]), (3.0, ["a", "b"]), (3.5, ["a", "b"]),
+        (4.0, ["a", "b", "c"])]
+    with pytest.raises(ValueError):
+        scanner.set_default_period(0.0)
+
+
+def test_scan_time_and_overruns_show_a_late_pass_while_it_runs():
+    scanner, instrument, clock, group = make_scanner(end=3.5, use_group_health=True)
+    instrument.read_times = [2.5, 0.0]
+    seen = []
+    instrument.hooks[0] = lambda: seen.append("start")
+    original = group.report_late
+
+    async def report_late(**kw):
+        await original(**kw)
+        seen.append((group.scan_overruns.value, group.scan_time.value))
+
+    group.report_late = report_late
+    run(scanner, clock)
+    assert seen == ["start", (1, 1.0), (1, 2.0)]  # while the 2.5 s pass still ran
+    assert scanner.overruns == 1  # counted once, not again when the pass ended
+    assert group.scan_time.value == 0.0  # the quick pass after it

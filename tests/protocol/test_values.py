@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from iocgate.protocol import (
     completes_with_opc,
+    compound_query,
     fill_template,
     format_set,
     format_value,
@@ -20,6 +21,7 @@ from iocgate.protocol import (
     parse_error,
     parse_value,
     query_text,
+    split_compound_reply,
 )
 
 
@@ -144,6 +146,28 @@ def test_fill_template(template, value, text):
                                             ("MEAS:VOLT", "MEAS:VOLT?")])
 def test_query_text(command, query):
     assert query_text(command) == query
+
+
+#: (queries, one program message, its reply, the replies it holds)
+COMPOUND = [
+    (["MEAS:VOLT?", "MEAS:CURR?"], "MEAS:VOLT?;:MEAS:CURR?", "1.5;0.25", ["1.5", "0.25"]),
+    (["*IDN?", "VOLT?"], "*IDN?;:VOLT?", "ACME,PS,1,2.0 ; 3", ["ACME,PS,1,2.0", "3"]),
+    (["MODE?", ":SYST:ERR?", "*OPC?"], "MODE?;:SYST:ERR?;*OPC?", 'CV;-113,"a;b";1',
+     ["CV", '-113,"a;b"', "1"]),
+    (["LABEL?"], "LABEL?", "'x;y'", ["'x;y'"]),
+]
+
+
+@pytest.mark.parametrize("queries, message, reply, parts", COMPOUND)
+def test_compound_query_and_its_reply(queries, message, reply, parts):
+    assert compound_query(queries) == message
+    assert split_compound_reply(reply, len(queries)) == parts
+
+
+@pytest.mark.parametrize("reply, count", [("1.5", 2), ("1;2;3", 2), ('1;"2;3"', 3)])
+def test_a_compound_reply_with_another_count_is_refused(reply, count):
+    with pytest.raises(ValueError, match=f"expected {count} replies"):
+        split_compound_reply(reply, count)
 
 
 @pytest.mark.parametrize("reply, parsed", [
