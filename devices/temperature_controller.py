@@ -11,6 +11,7 @@ Commands (case-insensitive)::
     *RST / *CLS / *OPC?    reset the model / no-op / "1"
     KRDG? A                input A in kelvin, e.g. "+295.123"
     SETP 1,<K>             setpoint, 0 < K <= max_setpoint       SETP? 1   -> "+300.000"
+                           (while ramping, SETP? reports the present ramped setpoint)
     RANGE 1,<0-3>          heater range Off/Low/Medium/High       RANGE? 1  -> "2"
     RAMP 1,<0|1>,<K/min>   setpoint ramp off/on, 0.1..100 K/min   RAMP? 1   -> "1,5.0"
     RAMPST? 1              "1" while the effective setpoint is still ramping, else "0"
@@ -286,7 +287,7 @@ class TemperatureAdapter:
             return f"{m.temperature:+.3f}"
         _expect_output(params)
         queries = {
-            "SETP?": lambda: f"{m.setpoint:+.3f}",
+            "SETP?": lambda: f"{m.effective_setpoint:+.3f}",
             "RANGE?": lambda: str(m.heater_range),
             "RAMP?": lambda: f"{int(m.ramp[0])},{m.ramp[1]:.1f}",
             "RAMPST?": lambda: str(int(m.ramping)),

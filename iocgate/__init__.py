@@ -14,8 +14,8 @@ from ._errors import (
 
 # The IOC layer (and caproto's server) load on first use, so a client script that only
 # imports iocgate.client starts without them.
-_IOC_NAMES = ("DeviceConfig", "DeviceGroup", "MissedScans", "PVGroup", "Simulation",
-              "SubGroup", "get_pv_pair_wrapper", "pvproperty", "run_ioc", "serve")
+_IOC_NAMES = ("DeviceConfig", "DeviceGroup", "MissedScans", "PVGroup", "Ramp",
+              "Simulation", "SubGroup", "get_pv_pair_wrapper", "pvproperty", "run_ioc", "serve")
 
 
 def __getattr__(name: str):
@@ -35,6 +35,6 @@ __version__ = "0.1.0"
 __all__ = [
     "DeviceDisconnected", "DeviceError", "DeviceLinkDown", "DeviceProtocolError", "DeviceRejected",
     "DeviceTimeout", "IocgateError", "LimitError", "NodeAccessError",
-    "DeviceConfig", "DeviceGroup", "MissedScans", "PVGroup", "Simulation", "SubGroup",
+    "DeviceConfig", "DeviceGroup", "MissedScans", "PVGroup", "Ramp", "Simulation", "SubGroup",
     "get_pv_pair_wrapper", "pvproperty", "run_ioc", "serve",
 ]

@@ -1,6 +1,7 @@
 """Bench DC power supply: SCPI over TCP (or VISA).
 
-PVs (default prefix ``PSU:``): ``VOLT``/``VOLT_RBV`` (V), ``CURR``/``CURR_RBV`` (A),
+PVs (default prefix ``PSU:``): ``VOLT``/``VOLT_RBV`` (V) with a ramp stepped by iocgate
+(``VOLT_RAMP_RATE`` V/s, 0 = none; ``VOLT_RAMPING``; ``VOLT_RAMP_STOP``), ``CURR``/``CURR_RBV`` (A),
 ``OUTPUT``/``OUTPUT_RBV`` (Off/On), ``IDN``, and the device health PVs. With no
 ``--host``/``--resource`` the built-in simulator (devices.power_supply) runs in-process.
 
@@ -15,7 +16,7 @@ import enum
 from caproto import ChannelType
 
 from devices.power_supply import PowerSupplySimulator
-from iocgate import DeviceConfig, DeviceGroup, Simulation, pvproperty, run_ioc
+from iocgate import DeviceConfig, DeviceGroup, Ramp, Simulation, pvproperty, run_ioc
 
 #: SCPI-over-TCP port most bench supplies listen on
 SCPI_PORT = 5025
@@ -46,6 +47,7 @@ class PowerSupplyIOC(DeviceGroup):
 
     volt = pvproperty(name="VOLT", node="VOLT", readback="MEAS:VOLT", value=0.0, units="V",
                       precision=3, limits=(0.0, 30.0),
+                      ramp=Ramp.stepped(units="V/s", limits=(0.0, 30.0), precision=3),
                       doc="Output voltage setpoint", readback_doc="Measured output voltage")
     curr = pvproperty(name="CURR", node="CURR", readback="MEAS:CURR", value=0.0, units="A",
                       precision=3, limits=(0.0, 5.0),

@@ -10,10 +10,11 @@ from ._device_group import DeviceGroup
 from ._group import PVGroup
 from ._health import Link
 from ._properties import pvproperty
+from ._ramp import Ramp, RampState
 from ._scanner import MissedScans
 
 __all__ = [
     "Binding", "DeviceConfig", "DeviceGroup", "Link", "MissedScans", "NodeSpec", "PVGroup",
-    "Simulation", "SubGroup", "get_pv_pair_wrapper", "make_parser", "parse_number",
-    "pvproperty", "resolve_enum_state", "run_ioc", "serve",
+    "Ramp", "RampState", "Simulation", "SubGroup", "get_pv_pair_wrapper", "make_parser",
+    "parse_number", "pvproperty", "resolve_enum_state", "run_ioc", "serve",
 ]

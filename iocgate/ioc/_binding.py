@@ -7,6 +7,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
+from ._limits import AlarmLimits
+
 #: How a property names its node, relative to the group's device node:
 #: a command string (``"MEAS:VOLT"`` -> ``device.command("MEAS:VOLT", type=...)``), a mapping of
 #: keyword arguments for ``device.command(**mapping)`` (``{"get": "KRDG? A"}``), or a callable
@@ -30,6 +32,8 @@ class Binding:
         enum_type: the ``IntEnum`` the PV's states come from, or ``None``.
         codes: device code for each enum member; default ``int(member)``.
         device_type: the Python type the node parses replies to / formats values from.
+        alarm_limits: the declared alarm limits readings are checked against (the record
+            fields change them at run time), or ``None``.
     """
 
     node: Optional[NodeSpec]
@@ -40,6 +44,7 @@ class Binding:
     enum_type: Optional[type] = None
     codes: Optional[Mapping[Any, Any]] = None
     device_type: type = float
+    alarm_limits: Optional[AlarmLimits] = None
     _code_to_state: Dict[Any, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

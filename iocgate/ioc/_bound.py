@@ -8,11 +8,12 @@ import math
 import time
 from typing import Any, Awaitable, Callable, Optional
 
-from caproto import AlarmSeverity, AlarmStatus
+from caproto import AlarmSeverity, AlarmStatus, SkipWrite
 
 from .. import _compat
 from .._errors import DeviceError, DeviceLinkDown, DeviceTimeout
 from ._binding import Binding
+from ._limits import limit_alarm, limit_state
 
 log = logging.getLogger("iocgate.ioc")
 
@@ -47,6 +48,8 @@ class BoundPV:
         self.error: Optional[BaseException] = None
         #: awaited with the error when a put fails (the device group counts it)
         self.on_put_error: Optional[Callable[[BaseException], Awaitable[None]]] = None
+        #: the setpoint's ramp (a RampRunner), if it was declared with ``ramp=``
+        self.ramp: Any = None
         self._put_generation = 0
 
     @property
@@ -57,9 +60,13 @@ class BoundPV:
         """Taken before a read; :meth:`apply` drops a value read if a put happened since."""
         return self._put_generation
 
-    async def put(self, pv_value: Any) -> None:
+    async def put(self, pv_value: Any) -> Any:
         """Write ``pv_value`` to the device; return once it acknowledged (and, with a
-        tolerance, once the readback settled).
+        tolerance, once the readback settled; with a ramp, once the ramp ended).
+
+        Returns:
+            The PV's new value: ``pv_value``, or where a stopped ramp ended; caproto's
+            ``SkipWrite`` when a newer put took over the ramp.
 
         The write goes ahead of every scan read not sent yet; puts queued for this PV while
         the device is busy coalesce as an EPICS record's do: the newest value is written
@@ -73,7 +80,14 @@ class BoundPV:
         self._put_generation += 1
         device_value = self.binding.to_device(pv_value)
         try:
-            await self.node.aput(device_value)
+            if self.ramp is not None:
+                reached = await self.ramp.move(device_value)
+                if reached is None:  # a newer put took over this ramp; it sets the PV
+                    self._put_generation += 1
+                    return SkipWrite
+                device_value = pv_value = reached
+            else:
+                await self.node.aput(device_value)
             self._put_generation += 1
             if self.binding.tolerance is not None and self.readback is not None:
                 await self.readback.settle(float(device_value), self.binding.tolerance,
@@ -83,6 +97,7 @@ class BoundPV:
             if self.on_put_error is not None:
                 await self.on_put_error(exc)
             raise
+        return pv_value
 
     async def settle(self, target: float, tolerance: float, timeout: float) -> None:
         """Poll this (readback) node until within ``tolerance`` of ``target``.
@@ -128,8 +143,8 @@ class BoundPV:
                     status=new_status, severity=AlarmSeverity.INVALID_ALARM,
                     timestamp=time.time() if stamp is None else stamp)
             return result
-        if token != self._put_generation:
-            return None  # a put raced this read; its value is stale
+        if token != self._put_generation or (self.ramp is not None and self.ramp.active):
+            return None  # a put raced this read, or a ramp is moving the device's setpoint
         try:
             value = self.binding.to_pv(result)
         except ValueError as exc:
@@ -138,9 +153,12 @@ class BoundPV:
         if self.error is not None:
             log.debug("%s: recovered", self.name)
             self.error = None
-        if channel.alarm.severity != AlarmSeverity.NO_ALARM:  # leaving the alarm
-            await channel.write(value, verify_value=False, status=AlarmStatus.NO_ALARM,
-                                severity=AlarmSeverity.NO_ALARM)
+        status, severity = AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM
+        if self.binding.alarm_limits is not None:
+            state = limit_state(channel, self.binding.alarm_limits)
+            status, severity = limit_alarm(state, value)
+        if (channel.alarm.status, channel.alarm.severity) != (status, severity):
+            await channel.write(value, verify_value=False, status=status, severity=severity)
         elif not _same(channel.value, value):
             await channel.write(value, verify_value=False)
         return None
@@ -150,7 +168,7 @@ async def put_to_device(group: Any, instance: Any, value: Any) -> Any:
     """caproto putter generated for every writable bound property."""
     bound = group.bound_pvs.get(instance.pvspec.attr)
     if bound is not None:
-        await bound.put(value)
+        return await bound.put(value)
     return value
 
 

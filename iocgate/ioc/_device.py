@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
+import shutil
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Tuple
 
-TRANSPORTS = ("tcp", "serial", "visa")
+TRANSPORTS = ("tcp", "serial", "visa", "http", "shell")
+#: the command-line option that gives each transport's address
+ADDRESS_OPTIONS = {"tcp": "host", "serial": "serial", "visa": "resource", "http": "url",
+                   "shell": "command"}
 
 
 def positive_seconds(text: str) -> float:
@@ -20,6 +26,28 @@ def positive_seconds(text: str) -> float:
     if not (0 < value < math.inf):
         raise argparse.ArgumentTypeError(f"expected seconds > 0, not {text!r}")
     return value
+
+
+def http_url(text: str) -> str:
+    """argparse type: an ``http://`` or ``https://`` URL with a host."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"expected a URL such as http://10.0.0.9:8080/api, not {text!r}")
+    return text
+
+
+def shell_command(text: str) -> str:
+    """argparse type: a command line whose program exists (found on PATH or as a path)."""
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"cannot split {text!r}: {exc}") from None
+    if not argv:
+        raise argparse.ArgumentTypeError("expected a program and its arguments, not ''")
+    if shutil.which(argv[0]) is None:
+        raise argparse.ArgumentTypeError(f"program {argv[0]!r} not found or not executable")
+    return text
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -63,12 +91,17 @@ class DeviceConfig:
         bridge: ``link -> device node`` that bound properties are relative to, e.g.
             ``lambda link: link.scpi(check_errors=True)``.
         transports: which of ``"tcp"`` (``--host``/``--port``), ``"serial"``
-            (``--serial``/``--baudrate``) and ``"visa"`` (``--resource``) the instrument speaks.
+            (``--serial``/``--baudrate``), ``"visa"`` (``--resource``), ``"http"``
+            (``--url``, a web API's base URL) and ``"shell"`` (``--command``, a program run
+            once per read or write) the instrument speaks. ``bridge`` gets the link node
+            of whichever was given (:class:`~iocgate.nodes.StreamNode`, ``HttpNode`` or
+            ``ShellNode``).
         default_port: TCP port when only ``--host`` is given.
         default_baudrate: serial baud rate when ``--baudrate`` is not given.
         timeout: default reply timeout in seconds (``--timeout``).
         simulator: starts the built-in simulator; used when no address is given.
-        link_options: extra keyword arguments for the transport (terminators, encoding).
+        link_options: extra keyword arguments for a TCP, serial or VISA link (encoding,
+            serial settings); HTTP and shell links take none.
     """
 
     bridge: Callable[[Any], Any]
@@ -101,6 +134,14 @@ class DeviceConfig:
         if "visa" in self.transports:
             group.add_argument("--resource", metavar="VISA",
                                help="VISA resource, e.g. TCPIP::10.0.0.5::5025::SOCKET")
+        if "http" in self.transports:
+            group.add_argument("--url", type=http_url,
+                               help="base URL of the instrument's web API, "
+                                    "e.g. http://10.0.0.9:8080")
+        if "shell" in self.transports:
+            group.add_argument("--command", type=shell_command, metavar="COMMAND",
+                               help="program (and arguments) run for each read and write, "
+                                    "e.g. \"/opt/bin/meter --port 2\"")
         group.add_argument("--timeout", type=positive_seconds, default=self.timeout,
                            help="device reply timeout in seconds (default: %(default)s)")
 
@@ -110,10 +151,11 @@ class DeviceConfig:
         Raises:
             ValueError: more than one transport's address was given, or a host without port.
         """
-        given = {key: getattr(args, key, None) for key in ("host", "serial", "resource")}
+        given = {key: getattr(args, key, None) for key in ADDRESS_OPTIONS.values()}
         chosen = {key: val for key, val in given.items() if val}
         if len(chosen) > 1:
-            raise ValueError(f"give one device address, not {sorted(chosen)}")
+            raise ValueError("give one device address, not "
+                             + " and ".join(f"--{key}" for key in sorted(chosen)))
         if "host" in chosen:
             if args.port is None:
                 raise ValueError("--host needs --port")
@@ -132,7 +174,11 @@ class DeviceConfig:
 
             control = ControlSystem()
         extra = dict(self.link_options)
-        if options.get("resource"):
+        if options.get("url"):
+            link = control.http(options["url"], timeout=timeout)
+        elif options.get("command"):
+            link = control.shell(*shlex.split(options["command"]), timeout=timeout)
+        elif options.get("resource"):
             link = control.visa(options["resource"], timeout=timeout, **extra)
         elif options.get("serial"):
             link = control.serial(options["serial"], baudrate=options.get(

@@ -11,6 +11,7 @@ from .._compat._caproto import PVGroupMeta as _CaprotoPVGroupMeta
 from ._bound import BoundPV
 from ._channels import TYPE_MAP, TYPE_MAP_READ_ONLY
 from ._properties import pvproperty
+from ._ramp import RampRunner
 
 
 class PVGroupMeta(_CaprotoPVGroupMeta):
@@ -28,6 +29,13 @@ class PVGroupMeta(_CaprotoPVGroupMeta):
                     raise TypeError(f"{name}.{attr} has readback=, so {rbv_attr} is generated; "
                                     f"remove the explicit {rbv_attr}")
                 expanded[rbv_attr] = value.make_readback(attr)
+            if isinstance(value, pvproperty) and value.ramp is not None:
+                generated = value.make_ramp_pvs(attr)
+                clash = sorted(set(generated) & set(dct))
+                if clash:
+                    raise TypeError(f"{name}.{attr} has ramp=, so {clash} are generated; "
+                                    f"remove the explicit ones")
+                expanded.update(generated)
         cls = super().__new__(metacls, name, bases, expanded)
         trailing = [attr for attr in getattr(cls, "_trailing_pvs_", ()) if attr in cls._pvs_]
         for attr in trailing:  # e.g. health PVs: listed after the instrument's own
@@ -77,6 +85,13 @@ class PVGroup(_CaprotoPVGroup, metaclass=PVGroupMeta):
             readback_of = props[attr].readback_of
             if readback_of is not None:
                 self.bound_pvs[readback_of].readback = bound
+        for attr, bound in self.bound_pvs.items():
+            ramp = getattr(props[attr], "ramp", None)
+            if ramp is not None:
+                status = self.bound_pvs.get(f"{attr}_ramping")
+                bound.ramp = RampRunner(ramp, bound, self.attr_pvdb[f"{attr}_ramp_rate"],
+                                        self.attr_pvdb[f"{attr}_ramping"],
+                                        status.node if status is not None else None)
 
     def walk_bound_pvs(self) -> Iterator[BoundPV]:
         """Every bound PV of this group and of its subgroups on the same device."""

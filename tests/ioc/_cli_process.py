@@ -94,6 +94,11 @@ class IocProcess:
         return subprocess.run([str(epics_tool(name)), *args], env=self.env,
                               capture_output=True, text=True, timeout=TOOL_TIMEOUT)
 
+    def start_tool(self, name: str, *args: str) -> subprocess.Popen:
+        """Start the real EPICS binary ``name`` against this IOC without waiting for it."""
+        return subprocess.Popen([str(epics_tool(name)), *args], env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
     def caget(self, pv: str, *args: str) -> str:
         """``caget -t [args] pv``'s value text (asserts success)."""
         result = self.tool("caget", "-t", *args, pv)

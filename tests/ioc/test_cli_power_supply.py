@@ -3,6 +3,8 @@ driven by caget/caput/camonitor/cainfo and by pyepics; one IOC process per async
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from iocs.power_supply import PowerSupplyIOC
@@ -148,3 +150,55 @@ def test_pyepics_agrees_with_caget(psu):
     assert len(volt_text.split(".")[1]) == 3  # formatted with PREC
     assert float(volt_text) == float(psu.caget("PSU:VOLT"))
     assert seen["output_text"] == psu.caget("PSU:OUTPUT")
+
+
+def test_volt_ramp_pvs_units_and_limits(psu):
+    rate = psu.ctrl("PSU:VOLT_RAMP_RATE")
+    assert (rate["Units"], rate["Precision"]) == ("V/s", "3")
+    assert (rate["Lo ctrl limit"], rate["Hi ctrl limit"]) == ("0", "30")
+    refused = psu.caput("PSU:VOLT_RAMP_RATE", "31")
+    assert refused.returncode == 1 and REFUSED in refused.stderr
+    assert psu.caget("PSU:VOLT_RAMP_RATE") == "0"  # no ramp unless asked for
+    assert psu.caget("PSU:VOLT_RAMPING") == "Idle"
+
+
+def test_volt_ramps_at_its_rate_and_caput_completes_at_the_end(psu):
+    assert psu.caput("PSU:VOLT", "1").returncode == 0  # rate 0: written at once
+    assert psu.caput("PSU:VOLT_RAMP_RATE", "4").returncode == 0  # V/s: 1 V in 0.25 s
+    durations = []
+
+    def ramp_up() -> None:
+        began = time.monotonic()
+        result = psu.caput("PSU:VOLT", "2")
+        durations.append(time.monotonic() - began)
+        assert result.returncode == 0, result.stderr
+
+    try:
+        lines = psu.monitor(["PSU:VOLT_RAMPING"], action=ramp_up,
+                            done=lambda lines: monitored_values(lines)[-1] == "Idle"
+                            and len(lines) >= 3)
+        refused = psu.caput("PSU:VOLT", "31")  # out of range: refused, no ramp starts
+        assert refused.returncode == 1 and psu.caget("PSU:VOLT_RAMPING") == "Idle"
+    finally:
+        assert psu.caput("PSU:VOLT_RAMP_RATE", "0").returncode == 0
+    assert monitored_values(lines)[:3] == ["Idle", "Ramping", "Idle"]
+    assert durations[0] >= 0.2  # caput -c returned when the ramp ended, not before
+    assert float(psu.caget("PSU:VOLT")) == 2.0
+
+
+def test_volt_ramp_stop_leaves_the_setpoint_where_the_ramp_was(psu):
+    assert psu.caput("PSU:VOLT", "1").returncode == 0
+    assert psu.caput("PSU:VOLT_RAMP_RATE", "0.5").returncode == 0
+    put = psu.start_tool("caput", "-c", "-w", "60", "PSU:VOLT", "11")
+    try:
+        wait_until(lambda: psu.caget("PSU:VOLT_RAMPING") == "Ramping")
+        assert psu.caput("PSU:VOLT_RAMP_STOP", "Stop").returncode == 0
+        assert put.wait(15) == 0  # the waiting put completes when the ramp stops
+    finally:
+        put.kill()
+        put.wait()
+        assert psu.caput("PSU:VOLT_RAMP_RATE", "0").returncode == 0
+    stopped = float(psu.caget("PSU:VOLT"))
+    assert 1 <= stopped < 11  # a 10 V ramp at 0.5 V/s ended (20 s) long before its target
+    assert psu.caget("PSU:VOLT_RAMPING") == "Idle"
+    assert psu.caget("PSU:VOLT_RAMP_STOP") == "Ready"
