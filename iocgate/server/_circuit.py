@@ -17,6 +17,7 @@ from caproto._commands import extract_metadata
 from caproto._dbr import _LongStringChannelType
 from caproto.server.common import SubscriptionSpec
 
+from . import _clientlog as clientlog
 from . import _wire as wire
 from ._core import ServerCore, log
 from ._drive import drive
@@ -121,6 +122,9 @@ class Circuit:
             wire.EVENT_ADD: self._event_add, wire.EVENT_CANCEL: self._event_cancel,
             wire.EVENTS_OFF: self._events_off, wire.EVENTS_ON: self._events_on,
         }
+        self._log_clients, self._trace = clientlog.enabled()
+        if self._log_clients:
+            clientlog.connected(self)
 
     # -- bytes in, bytes out -----------------------------------------------------------
     def receive(self, data: bytes) -> List[bytes]:
@@ -147,6 +151,8 @@ class Circuit:
         self._in_receive = True
         try:
             for message in messages:
+                if self._trace:
+                    clientlog.request(self, message)
                 handler = handlers.get(message[0])
                 if handler is not None:
                     try:
@@ -179,6 +185,8 @@ class Circuit:
         if self.closed:
             return
         self.closed = True
+        if self._log_clients:
+            clientlog.disconnected(self)
         for sub in list(self.subscriptions.values()):
             self.server.remove_subscription(sub)
         self.subscriptions.clear()
@@ -331,6 +339,7 @@ class Circuit:
         if channel is None:
             return
         notify = command == wire.WRITE_NOTIFY
+        logged = clientlog.put_logger(self, channel) if self._log_clients else None
         status = 0
         if dbr_type > wire.MAX_DBR_TYPE or dbr_type in _UNWRITABLE_TYPES:
             status = wire.ECA_BADTYPE
@@ -339,7 +348,7 @@ class Circuit:
         elif count > channel.max_count or count == 0:
             status = wire.ECA_BADCOUNT
         if status:
-            self._write_failed(message, channel, notify, status, "write refused")
+            self._write_failed(message, channel, notify, status, "write refused", logged)
             return
         entry = channel.entry
         fast = entry.fast
@@ -348,6 +357,8 @@ class Circuit:
         if scalar is not None and fast is not None and fast.write(
                 scalar[0] if entry.inline_write
                 else dbr_value(entry.data, dbr_type, count, payload), self.server):
+            if logged is not None:
+                logged(None)
             if notify:
                 self._late(wire.header(wire.WRITE_NOTIFY, 0, dbr_type, count,
                                        wire.ECA_NORMAL, ioid))
@@ -360,14 +371,17 @@ class Circuit:
                 data = wire.put_values(payload[md_size:], dbr_type, count)
                 metadata = extract_metadata(payload[:md_size], dbr_type)
             except Exception as exc:
-                self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc))
+                self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc), logged)
                 return
 
         def done(_result, exc) -> None:
             if exc is not None:
                 self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
-                                   f"{type(exc).__name__}: {exc}")
-            elif notify:
+                                   f"{type(exc).__name__}: {exc}", logged)
+                return
+            if logged is not None:
+                logged(None)
+            if notify:
                 self._late(wire.header(wire.WRITE_NOTIFY, 0, dbr_type, count,
                                        wire.ECA_NORMAL, ioid))
 
@@ -382,7 +396,9 @@ class Circuit:
         drive(coro, done, self.server.spawn, inline=entry.inline_write)
 
     def _write_failed(self, message, channel: Channel, notify: bool, status: int,
-                      text: str) -> None:
+                      text: str, logged: Callable[[str], None] | None = None) -> None:
+        if logged is not None:
+            logged(text)
         if notify:
             self._late(wire.header(wire.WRITE_NOTIFY, 0, message[1], message[2], status,
                                    message[4]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Dict, List, Mapping, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 import caproto as ca
 from caproto._utils import get_address_and_port_from_string
@@ -126,7 +126,28 @@ def startup_hooks(db: PVDatabase) -> Dict[str, object]:
     return db.hooks("server_startup", "server_scan")
 
 
-def log_pv_names(db: PVDatabase, port: int, interfaces: Sequence[str]) -> None:
-    """Log where the server listens and every PV name (``log_pvs=True``)."""
-    log.info("iocgate CA server on %s port %d; PVs available:\n%s",
-             ", ".join(interfaces), port, "\n".join(db.pvdb))
+class Listening(NamedTuple):
+    """Where a server listens, handed to the ``started`` callback of ``run``.
+
+    Attributes:
+        interfaces: the IPv4 addresses bound (``0.0.0.0``: all of the host's).
+        tcp_port: the TCP port of the circuits (a random one when the preferred was taken).
+        udp_port: the UDP port that answers name searches.
+        pv_count: how many PVs the server serves.
+    """
+
+    interfaces: Tuple[str, ...]
+    tcp_port: int
+    udp_port: int
+    pv_count: int
+
+
+def announce(db: PVDatabase, port: int, settings: Settings, log_pvs: bool,
+             started: Optional[Callable[[Listening], None]]) -> None:
+    """Tell ``started`` (if given) where the server listens; log every PV name with
+    ``log_pvs``."""
+    if started is not None:
+        started(Listening(tuple(settings.interfaces), port, settings.port, len(db.pvdb)))
+    if log_pvs:
+        log.info("iocgate CA server on %s port %d; PVs available:\n%s",
+                 ", ".join(settings.interfaces), port, "\n".join(db.pvdb))

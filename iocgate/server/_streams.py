@@ -21,9 +21,9 @@ from ._circuit import Circuit
 from ._config import (
     MIN_BEACON_PERIOD,
     Settings,
+    announce,
     bind_tcp,
     log,
-    log_pv_names,
     make_beacon_socket,
     make_udp_socket,
     startup_hooks,
@@ -165,7 +165,8 @@ class StreamServer:
                                max_array_bytes=self.settings.max_array_bytes, spawn=lib.spawn)
         self.sockets: List[Any] = []
 
-    async def start(self, log_pvs: bool, startup_hook: Callable | None) -> None:
+    async def start(self, log_pvs: bool, startup_hook: Callable | None,
+                    started: Callable | None = None) -> None:
         """Bind, then spawn the accept, search, beacon and hook tasks (returns at once)."""
         settings, lib = self.settings, self.lib
         port, tcp = bind_tcp(settings.interfaces, settings.port)
@@ -178,8 +179,7 @@ class StreamServer:
             sock = lib.wrap(make_udp_socket(interface, settings.port))
             self.sockets.append(sock)
             lib.spawn(self._search(sock))
-        if log_pvs:
-            log_pv_names(self.core.db, port, settings.interfaces)
+        announce(self.core.db, port, settings, log_pvs, started)
         lib.spawn(self._beacons())
         if startup_hook is not None:
             lib.spawn(self._guarded("startup_hook", startup_hook))
