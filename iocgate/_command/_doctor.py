@@ -15,6 +15,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..ioc._hostnet import Socket, host_addresses, listening
@@ -81,8 +82,25 @@ def ca_servers() -> List[Server]:
     for server in by_pid.values():
         server.tcp = [address for address in server.tcp if _speaks_ca(address)]
         if server.tcp:
+            search_ports = {port for _address, port in server.tcp} | _configured_ports(server.pid)
+            server.udp = sorted({address for address in server.udp
+                                 if address[1] in search_ports})
             servers.append(server)
     return servers
+
+
+def _configured_ports(pid: Optional[int]) -> Set[int]:
+    """The search port a server process was started with (its EPICS_CAS_SERVER_PORT or
+    EPICS_CA_SERVER_PORT, else 5064), read from ``/proc/<pid>/environ`` where allowed.
+
+    A server's other UDP sockets (beacons, relays) are on ephemeral ports and do not count."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {5064}
+    environ = dict(item.partition(b"=")[::2] for item in raw.split(b"\0") if b"=" in item)
+    value = environ.get(b"EPICS_CAS_SERVER_PORT") or environ.get(b"EPICS_CA_SERVER_PORT")
+    return {int(value) if value and value.isdigit() else 5064}
 
 
 def search(name: str, destinations: Sequence[Tuple[str, int]],
@@ -235,9 +253,8 @@ def explain(name: str, found: Sequence[Tuple[str, int]], holders: Sequence[Serve
         if sharing:
             lines.append(f"  Second IOC: {_label(sharing[0])} shares UDP port "
                          f"{sorted(ports)[0]} on this host, and a unicast search reaches only "
-                         "one of them. Give each IOC its own port (EPICS_CAS_SERVER_PORT) and "
-                         "list both in EPICS_CA_ADDR_LIST as 127.0.0.1:<port>, or search the "
-                         "broadcast address (EPICS_CA_ADDR_LIST=127.255.255.255).")
+                         "one of them. Give each IOC its own port (EPICS_CAS_SERVER_PORT=<n>) and "
+                         "list each in the clients' EPICS_CA_ADDR_LIST as 127.0.0.1:<n>.")
         else:
             lines.append("  The IOC did not answer the search in time: it may be busy or "
                          "stopped (SIGSTOP), or a firewall drops UDP on this host.")
