@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import pkgutil
+import sys
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -62,13 +64,17 @@ def catalogue(package: str = "iocs") -> List[Entry]:
 
 
 def resolve(target: str, package: str = "iocs") -> type:
-    """The IOC class for ``power_supply``, ``iocs.power_supply`` or ``module:Class``.
+    """The IOC class for ``power_supply``, ``iocs.power_supply`` or ``module:Class`` (whose
+    module may also be in the current directory).
 
     Raises:
         LookupError: with a one-line reason (no such module or class, or several classes).
     """
     module_name, _, class_name = target.partition(":")
-    if "." not in module_name:
+    if class_name:  # my_ioc:MyIOC from the current directory, as ``python -m`` finds it
+        if "" not in sys.path and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+    elif "." not in module_name:
         module_name = f"{package}.{module_name}"
     try:
         module = importlib.import_module(module_name)

@@ -190,7 +190,7 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None,
 
     def started(where: Any) -> None:
         note = "" if where.tcp_port == where.udp_port else (
-            f" (port {where.udp_port} held{describe_owner('tcp', where.udp_port)})")
+            f" (TCP {where.udp_port} is taken{describe_owner('tcp', where.udp_port)})")
         log.info(startup_line(type(ioc).__name__, ioc.prefix, where.pv_count, where.interfaces,
                               where.tcp_port, where.udp_port, options, simulation is not None,
                               note))

@@ -89,10 +89,10 @@ def listening(protocol: str, port: Optional[int] = None) -> List[Socket]:
 
 
 def describe_owner(protocol: str, port: int) -> str:
-    """`` (pid 1234: softIoc -d x.db)`` for who holds ``port``, or ``""`` if unknown."""
+    """``" by pid 1234 (softIoc -d x.db)"`` for who holds ``port``, or ``""`` if unknown."""
     for sock in listening(protocol, port):
         if sock.pid is not None:
-            return f" (pid {sock.pid}: {sock.command})"
+            return f" by pid {sock.pid} ({sock.command})"
     return ""
 
 

@@ -52,11 +52,10 @@ def configure_logging(verbose: int = 0, quiet: bool = False,
 def startup_line(name: str, prefix: str, pv_count: int, interfaces: Sequence[str],
                  tcp_port: Optional[int], udp_port: int, device: Optional[Mapping[str, Any]],
                  simulated: bool, tcp_note: str = "") -> str:
-    """``PowerSupplyIOC: 14 PVs, prefix PSU:, on 127.0.0.1 TCP port 5064 UDP port 5064;
-    device host=10.0.0.5 port=5025`` (``tcp_port`` None: chosen by the server, not known)."""
-    where = f"on {', '.join(interfaces)} TCP port {tcp_port or '(logged by the server)'}"
-    line = (f"{name}: {pv_count} PVs, prefix {prefix or '(none)'}, {where}{tcp_note} "
-            f"UDP port {udp_port}; ")
+    """``PowerSupplyIOC: 12 PVs, prefix PSU:, on 127.0.0.1, TCP port 5064, UDP port 5064;
+    device host=10.0.0.5, port=5025`` (``tcp_port`` None: chosen by the server, not known)."""
+    line = (f"{name}: {pv_count} PVs, prefix {prefix or '(none)'}, on {', '.join(interfaces)}, "
+            f"TCP port {tcp_port or '(logged by the server)'}{tcp_note}, UDP port {udp_port}; ")
     if device is None:
         return line + "no device"
     address = ", ".join(f"{key}={value}" for key, value in device.items())
