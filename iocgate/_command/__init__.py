@@ -71,7 +71,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "list":
         return _list()
-    return _doctor(args.pvs)
+    return _diagnose(args.pvs)
 
 
 def _list() -> int:
@@ -99,7 +99,7 @@ def _run(parser: argparse.ArgumentParser, target: Optional[str], rest: List[str]
     return 0
 
 
-def _doctor(pvs: Sequence[str]) -> int:
+def _diagnose(pvs: Sequence[str]) -> int:
     from ._doctor import report
 
     lines, all_found = report(pvs)

@@ -103,14 +103,17 @@ def _configured_ports(pid: Optional[int]) -> Set[int]:
     return {int(value) if value and value.isdigit() else 5064}
 
 
-def search(name: str, destinations: Sequence[Tuple[str, int]],
-           timeout: float = SEARCH_TIMEOUT) -> List[Tuple[str, int]]:
-    """Search ``name`` over UDP as a C client does; the ``(address, TCP port)`` of every
-    server that answered within ``timeout`` seconds."""
-    request = (wire.HEADER.pack(wire.VERSION, 0, 0, wire.CA_MINOR_VERSION, 0, 0)
-               + wire.message(wire.SEARCH, wire.NO_REPLY, wire.CA_MINOR_VERSION, 1, 1,
-                              name.encode("latin-1") + b"\0"))
-    answers: List[Tuple[str, int]] = []
+def search(names: Sequence[str], destinations: Sequence[Tuple[str, int]],
+           timeout: float = SEARCH_TIMEOUT) -> Dict[str, List[Tuple[str, int]]]:
+    """Search ``names`` over UDP as a C client does (one datagram per destination, all names
+    in it); for each name the ``(address, TCP port)`` of every server that answered within
+    ``timeout`` seconds."""
+    request = wire.HEADER.pack(wire.VERSION, 0, 0, wire.CA_MINOR_VERSION, 0, 0) + b"".join(
+        wire.message(wire.SEARCH, wire.NO_REPLY, wire.CA_MINOR_VERSION, cid, cid,
+                     _text(name)) for cid, name in enumerate(names))
+    answers: Dict[str, List[Tuple[str, int]]] = {name: [] for name in names}
+    if not names:
+        return answers
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         for destination in destinations:
@@ -122,15 +125,17 @@ def search(name: str, destinations: Sequence[Tuple[str, int]],
         while (remaining := deadline - time.monotonic()) > 0:
             sock.settimeout(remaining)
             try:
-                data, sender = sock.recvfrom(4096)
+                data, sender = sock.recvfrom(65536)
             except (socket.timeout, ConnectionRefusedError):
                 continue
-            for command, _size, port, _count, ip, _cid in _headers(data):
-                if command == wire.SEARCH:
-                    host = sender[0] if ip in (0, 0xFFFFFFFF) else socket.inet_ntoa(
-                        struct.pack("!I", ip))
-                    if (host, port) not in answers:
-                        answers.append((host, port))
+            for command, _size, port, _count, ip, cid in _headers(data):
+                if command != wire.SEARCH or not 0 <= cid < len(names):
+                    continue
+                host = sender[0] if ip in (0, 0xFFFFFFFF) else socket.inet_ntoa(
+                    struct.pack("!I", ip))
+                found = answers[names[cid]]
+                if (host, port) not in found:
+                    found.append((host, port))
     return answers
 
 
@@ -285,14 +290,13 @@ def report(pvs: Sequence[str], environ: Mapping[str, str] = os.environ) -> Tuple
         lines.append(f"  {_label(server)}; UDP {udp}")
     repeater = [sock for sock in listening("udp", env.repeater_port)]
     lines.append(_repeater_line(repeater, env.repeater_port))
-    all_found = True
+    answers = search(pvs, env.destinations())
     for name in pvs:
-        found = search(name, env.destinations())
+        found = answers[name]
         holders = [] if found else [server for server in servers if any(
             has_pv(address, name) for address in server.tcp)]
         lines.extend(explain(name, found, holders, env, servers))
-        all_found = all_found and bool(found)
-    return lines, all_found
+    return lines, all(answers.values())
 
 
 def _repeater_line(sockets: Sequence[Socket], port: int) -> str:
