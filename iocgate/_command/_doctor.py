@@ -288,8 +288,8 @@ def report(pvs: Sequence[str], environ: Mapping[str, str] = os.environ) -> Tuple
     for server in servers:
         udp = ", ".join(f"{address}:{port}" for address, port in server.udp)
         lines.append(f"  {_label(server)}; UDP {udp}")
-    repeater = [sock for sock in listening("udp", env.repeater_port)]
-    lines.append(_repeater_line(repeater, env.repeater_port))
+    lines.append(_search_port_line(listening("udp", env.port), env.port, servers))
+    lines.append(_repeater_line(listening("udp", env.repeater_port), env.repeater_port))
     answers = search(pvs, env.destinations())
     for name in pvs:
         found = answers[name]
@@ -297,6 +297,22 @@ def report(pvs: Sequence[str], environ: Mapping[str, str] = os.environ) -> Tuple
             has_pv(address, name) for address in server.tcp)]
         lines.extend(explain(name, found, holders, env, servers))
     return lines, all(answers.values())
+
+
+def _search_port_line(sockets: Sequence[Socket], port: int, servers: Sequence[Server]) -> str:
+    """Who receives searches sent to ``port`` on this host; flags a port clash."""
+    if not sockets:
+        return f"Search port: nothing on this host listens on UDP {port} (EPICS_CA_SERVER_PORT)."
+    ca_pids = {server.pid for server in servers}
+    strangers = sorted({f"pid {sock.pid} ({sock.command})" for sock in sockets
+                        if sock.pid is not None and sock.pid not in ca_pids})
+    holders = f"Search port: UDP {port} is held by {len(sockets)} socket(s)"
+    if strangers:
+        return (f"{holders}; PORT CLASH: {', '.join(strangers)} is not a Channel Access "
+                f"server, and searches sent to port {port} may go to it. Stop it, or move "
+                "the IOCs and their clients to another port (EPICS_CAS_SERVER_PORT, "
+                "EPICS_CA_SERVER_PORT).")
+    return holders + "."
 
 
 def _repeater_line(sockets: Sequence[Socket], port: int) -> str:

@@ -18,13 +18,15 @@ from caproto._utils import CaprotoValueError
 from caproto.server import server as _caserver
 
 from .._errors import DeviceError
+from ..protocol import display_value
 from ._conversion import parse_number, resolve_enum_state
 
 log = logging.getLogger("iocgate.ioc")
 
 
 def _log_refusal(channel: Any, value: Any, reason: Exception) -> None:
-    log.warning("%s: put of %r refused: %s", getattr(channel, "pvname", channel), value, reason)
+    log.warning("%s: put of %s refused: %s", getattr(channel, "pvname", channel),
+                display_value(value), reason)
 
 _NUMERIC = {ChannelType.LONG: True, ChannelType.INT: True,
             ChannelType.DOUBLE: False, ChannelType.FLOAT: False}

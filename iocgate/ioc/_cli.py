@@ -103,7 +103,7 @@ def _pv_table(ioc_class: type, prefix: str) -> str:
     return "PVs (name, units, access, description):\n" + "\n".join(lines)
 
 
-def command_name(ioc_class: type) -> str:
+def _command_name(ioc_class: type) -> str:
     """How the user starts ``ioc_class``: ``python -m iocs.power_supply`` (or the script)."""
     module = ioc_class.__module__
     if module == "__main__":
@@ -132,7 +132,7 @@ def make_parser(ioc_class: type, argv: Optional[Sequence[str]] = None,
         desc=doc.split("\n\n")[0], default_prefix=prefix,
         argv=list(argv) if argv is not None else None,
         macros=dict(getattr(ioc_class, "default_macros", {})))
-    parser.prog = prog or command_name(ioc_class)
+    parser.prog = prog or _command_name(ioc_class)
     parser.epilog = _VERBOSITY + "\n\n" + _pv_table(ioc_class, prefix)
     parser.add_argument("--server", choices=SERVERS, default=DEFAULT_SERVER,
                         help="Channel Access server core (default: %(default)s)")
@@ -148,7 +148,7 @@ def make_parser(ioc_class: type, argv: Optional[Sequence[str]] = None,
     return parser, split_args
 
 
-def fail(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+def _fail(parser: argparse.ArgumentParser, message: str) -> NoReturn:
     """Exit with status 2 and the one line ``<prog>: error: <message>`` (no usage dump)."""
     parser.exit(2, f"{parser.prog}: error: {message}\n")
 
@@ -168,7 +168,7 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None,
     try:
         check_interfaces(run_options["interfaces"])
     except ValueError as exc:
-        fail(parser, str(exc))
+        _fail(parser, str(exc))
     kwargs: Dict[str, Any] = {}
     simulation = None
     options: Optional[Mapping[str, Any]] = None
@@ -177,10 +177,10 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None,
         try:
             options = config.given_options(args)
         except ValueError as exc:
-            fail(parser, str(exc))
+            _fail(parser, str(exc))
         if not options:
             if config.simulator is None:
-                fail(parser, "this IOC has no simulator: give the device address")
+                _fail(parser, "this IOC has no simulator: give the device address")
             simulation = config.simulator()
             options = simulation.options
         kwargs["device"] = config.open(options, args.timeout)
@@ -207,7 +207,7 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None,
         bind_error = _os_error(exc)
         if bind_error is None:
             raise
-        fail(parser, _bind_failure(bind_error, run_options["interfaces"]))
+        _fail(parser, _bind_failure(bind_error, run_options["interfaces"]))
     finally:
         if simulation is not None:
             simulation.stop()

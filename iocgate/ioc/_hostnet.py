@@ -7,7 +7,6 @@ fall back to plainer messages.
 from __future__ import annotations
 
 import errno
-import fcntl
 import ipaddress
 import os
 import socket
@@ -31,8 +30,13 @@ class Socket(NamedTuple):
 
 
 def host_addresses() -> Dict[str, str]:
-    """``{IPv4 address: interface name}`` of every configured interface of this host."""
+    """``{IPv4 address: interface name}`` of every configured interface of this host
+    (empty where the ``SIOCGIFADDR`` ioctl is not available)."""
     found: Dict[str, str] = {}
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        return found
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for _index, name in socket.if_nameindex():
             request = struct.pack("256s", name.encode()[:15])
@@ -102,9 +106,15 @@ def _socket_owners(inodes: set) -> Dict[str, tuple]:
         return owners
     for proc in _PROC.glob("[0-9]*"):
         try:
-            links = {os.readlink(fd) for fd in (proc / "fd").iterdir()}
+            fds = list((proc / "fd").iterdir())
         except OSError:  # another user's process, or gone
             continue
+        links = set()
+        for fd in fds:
+            try:
+                links.add(os.readlink(fd))
+            except OSError:  # closed meanwhile
+                continue
         for inode in inodes:
             if f"socket:[{inode}]" in links:
                 owners[inode] = (int(proc.name), _command(proc))

@@ -19,7 +19,8 @@ def display_value(value: Any) -> str:
     """Text for ``value`` as a user would type it on a command line.
 
     Bytes are decoded (UTF-8, else Latin-1); numpy scalars become their Python value; floats
-    use the shortest text that reads back equal (``12.5``); enum members their name; text
+    use the shortest text that reads back equal at their precision (``12.5``, a float32
+    ``0.1`` as ``0.1``); enum members their name; text
     that is empty or holds spaces is double-quoted; sequences are space-separated, showing
     the first :data:`MAX_ITEMS` items then ``… (N values)``.
     """
@@ -29,6 +30,8 @@ def display_value(value: Any) -> str:
         return _quoted(value)
     if isinstance(value, enum.Enum):
         return value.name
+    if isinstance(value, numpy.floating):
+        return str(value)  # shortest text at its own precision: float32(0.1) -> 0.1
     if isinstance(value, numpy.generic):
         return display_value(value.item())
     if isinstance(value, bool):

@@ -7,6 +7,7 @@ import importlib
 import os
 import pkgutil
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 import iocs
 from iocgate._command._catalogue import catalogue, ioc_classes, resolve
 from iocgate._command._doctor import Environment, Server, explain, report
-from iocgate.testing import free_port
+from iocgate.testing import LOOPBACK, free_port
 
 from ._cli_process import TOOL_TIMEOUT, IocProcess
 
@@ -157,3 +158,13 @@ def test_explain_second_ioc_on_the_same_port():
 def test_explain_duplicate_answers():
     lines = explain("A:B", [("127.0.0.1", 5064), ("127.0.0.1", 40000)], [], ENV, [])
     assert "answered by 2 servers" in lines[0] and "--prefix" in lines[0]
+
+
+def test_doctor_flags_a_port_clash(walk):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        stranger.bind((LOOPBACK, 0))
+        port = stranger.getsockname()[1]
+        lines, found = report([], dict(walk.env, EPICS_CA_SERVER_PORT=str(port)))
+    clash = next(line for line in lines if line.startswith("Search port:"))
+    assert found  # no PV asked for
+    assert f"PORT CLASH: pid {os.getpid()} (" in clash and "is not a Channel Access" in clash
