@@ -115,7 +115,7 @@ def _command_name(ioc_class: type) -> str:
 
 
 _VERBOSITY = ("-v: also log client connects/disconnects and every put (who, PV, old -> new); "
-              "-vv: also every Channel Access request; -vvv: also caproto's debug log.")
+              "-vv: also every Channel Access request, and debug messages.")
 
 
 def make_parser(ioc_class: type, argv: Optional[Sequence[str]] = None,

@@ -1,12 +1,12 @@
 """Log set-up of an IOC process and its start-up line.
 
-Verbosity (``-q``, default, ``-v``, ``-vv``, ``-vvv``):
+Verbosity (``-q``, default, ``-v``, ``-vv``):
 
 * ``-q``: warnings and errors only;
 * default: the start-up line, device errors and recoveries;
 * ``-v``: also every client connect and disconnect, and every put (who, PV, old -> new);
-* ``-vv``: also every Channel Access request received, and iocgate's debug messages;
-* ``-vvv``: also caproto's debug messages.
+* ``-vv``: also every Channel Access request received, and the debug messages of iocgate
+  (and of caproto, which its argument parser turns on).
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ def configure_logging(verbose: int = 0, quiet: bool = False,
         logging.INFO if verbose >= 1 else logging.WARNING)
     logging.getLogger("iocgate.server.wire").setLevel(
         logging.DEBUG if verbose >= 2 else logging.WARNING)
-    if verbose >= 3:
-        logging.getLogger("caproto").setLevel(logging.DEBUG)
     formatter = logging.Formatter(_FORMAT, "%H:%M:%S")
     if not any(type(handler) is logging.StreamHandler for handler in root.handlers):
         handler = logging.StreamHandler()

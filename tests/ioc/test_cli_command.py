@@ -103,7 +103,8 @@ def test_run_help_and_unknown_ioc():
 def test_run_serves_and_vv_traces_requests(walk):
     assert float(walk.caget("CMD:DT")) == 1.0
     log = walk.log()
-    assert "RandomWalkIOC: 3 PVs, prefix CMD:" in log
+    assert (f"RandomWalkIOC: 3 PVs, prefix CMD:, on 127.0.0.1, TCP port {walk.port}, UDP port "
+            f"{walk.port}; no device\n") in log
     assert "<- CREATE_CHAN CMD:DT" in log and "<- READ_NOTIFY CMD:DT" in log
 
 

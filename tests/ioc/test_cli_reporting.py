@@ -1,15 +1,18 @@
 """An IOC that says what it serves: the start-up line, ``-v`` (clients and puts, values as a
 user types them), ``--log-file``, and ``--help`` naming the command that runs it.
 
-One ``python -m iocs.power_supply -v --log-file ...`` process serves the module; the real C
-``caput`` drives it.
+One ``python -m iocs.power_supply -v --log-file ...`` process serves the module, started while
+this process holds its preferred TCP port (so it serves on another and says who holds that
+one); the real C ``caput`` drives it.
 """
 
 from __future__ import annotations
 
 import getpass
 import logging.handlers
+import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -17,6 +20,7 @@ import pytest
 
 from iocgate.ioc._cli import describe_pvs
 from iocgate.ioc._logging import LOG_FILE_BACKUPS, LOG_FILE_BYTES, configure_logging
+from iocgate.testing import LOOPBACK
 from iocs.power_supply import PowerSupplyIOC
 
 from ._cli_process import TOOL_TIMEOUT, IocProcess
@@ -27,20 +31,24 @@ def psu(tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("psu")
     ioc = IocProcess("iocs.power_supply", "PSU:IDN", log_dir,
                      ["-v", "--log-file", str(log_dir / "ioc.log")])
-    ioc.start()
-    try:
-        yield ioc
-    finally:
-        ioc.stop()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind((LOOPBACK, ioc.port))
+        holder.listen(1)
+        ioc.start()
+        try:
+            yield ioc
+        finally:
+            ioc.stop()
 
 
 def test_start_up_line_says_what_where_and_on_what(psu):
     count = len(list(describe_pvs(PowerSupplyIOC, "PSU:")))
     line = next(line for line in psu.log().splitlines() if "PowerSupplyIOC:" in line)
     assert re.search(
-        rf"PowerSupplyIOC: {count} PVs, prefix PSU:, on 127\.0\.0\.1, TCP port {psu.port}, "
-        rf"UDP port {psu.port}; no device address given: running the built-in simulator "
-        r"\(host=127\.0\.0\.1, port=\d+\)$", line), line
+        rf"PowerSupplyIOC: {count} PVs, prefix PSU:, on 127\.0\.0\.1, TCP port (\d+) "
+        rf"\(TCP {psu.port} is taken by pid {os.getpid()} \(.*\)\), UDP port {psu.port}; no "
+        r"device address given: running the built-in simulator \(host=127\.0\.0\.1, "
+        r"port=\d+\)$", line), line
 
 
 def test_verbose_logs_clients_and_puts_as_typed(psu):
