@@ -240,7 +240,10 @@ def explain(name: str, found: Sequence[Tuple[str, int]], holders: Sequence[Serve
                  f"by {_label(holders[0])}.")
     server = holders[0]
     ports = _udp_ports(server)
-    if env.port not in ports and not any(_reaches(d, server) for d in destinations):
+    if not ports:
+        lines.append("  Its UDP search port is not known from /proc: compare the IOC's "
+                     f"EPICS_CAS_SERVER_PORT with your EPICS_CA_SERVER_PORT ({env.port}).")
+    elif env.port not in ports and not any(_reaches(d, server) for d in destinations):
         wanted = sorted(ports)[0]
         lines.append(f"  Port: that IOC answers searches on UDP port {wanted}, your client "
                      f"searches port {env.port}. Set EPICS_CA_SERVER_PORT={wanted} in the "

@@ -169,3 +169,9 @@ def test_doctor_flags_a_port_clash(walk):
     clash = next(line for line in lines if line.startswith("Search port:"))
     assert found  # no PV asked for
     assert f"PORT CLASH: pid {os.getpid()} (" in clash and "is not a Channel Access" in clash
+
+
+def test_explain_a_server_whose_search_port_is_unknown():
+    ioc = Server(7, "softIoc", udp=[], tcp=[("127.0.0.1", 40000)])
+    lines = explain("A:B", [], [ioc], ENV, [ioc])
+    assert "search port is not known" in lines[1] and "(5064)" in lines[1]
