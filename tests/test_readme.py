@@ -248,6 +248,10 @@ def test_readme_runs_top_to_bottom(scratch, background_jobs):
     for block in blocks(README.read_text()):
         if block.mode == "skip" or block.language not in ("python", "shell"):
             continue
+        for job in background_jobs:  # "runs until the README's end"
+            assert job.process.poll() is None, (
+                f"README line {job.block.line} ended ({job.process.returncode}) before line "
+                f"{block.line}:\n" + "".join(job.output))
         if block.mode == "file":
             (scratch / block.argument).write_text(block.code)
         elif block.mode == "background":
