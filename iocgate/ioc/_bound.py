@@ -12,6 +12,7 @@ from caproto import AlarmSeverity, AlarmStatus, SkipWrite
 
 from .. import _compat
 from .._errors import DeviceError, DeviceLinkDown, DeviceTimeout
+from ..protocol import display_value
 from ._binding import Binding
 from ._limits import limit_alarm, limit_state
 
@@ -93,7 +94,7 @@ class BoundPV:
                 await self.readback.settle(float(device_value), self.binding.tolerance,
                                            self.binding.settle_timeout)
         except DeviceError as exc:
-            log.warning("%s: put of %r failed: %s", self.name, pv_value, exc)
+            log.warning("%s: put of %s failed: %s", self.name, display_value(pv_value), exc)
             if self.on_put_error is not None:
                 await self.on_put_error(exc)
             raise

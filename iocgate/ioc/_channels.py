@@ -17,6 +17,7 @@ from caproto import ChannelType, SkipWrite
 
 from .._compat._caproto import CaprotoValueError, pvspec_type_map, pvspec_type_map_read_only
 from .._errors import DeviceError
+from ..protocol import display_value
 from ..protocol._conversion import parse_number, resolve_enum_state
 from ..server import register_plain_write
 
@@ -24,7 +25,8 @@ log = logging.getLogger("iocgate.ioc")
 
 
 def _log_refusal(channel: Any, value: Any, reason: Exception) -> None:
-    log.warning("%s: put of %r refused: %s", getattr(channel, "pvname", channel), value, reason)
+    log.warning("%s: put of %s refused: %s", getattr(channel, "pvname", channel),
+                display_value(value), reason)
 
 _NUMERIC = {ChannelType.LONG: True, ChannelType.INT: True,
             ChannelType.DOUBLE: False, ChannelType.FLOAT: False}

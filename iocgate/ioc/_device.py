@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shlex
 import shutil
 import urllib.parse
@@ -67,6 +68,27 @@ _tcp_port = _bounded_int(1, 65535)
 _baudrate = _bounded_int(1, 10_000_000)
 
 
+def _check_serial(path: str) -> None:
+    """A device path must exist (a pyserial URL such as ``socket://host:port`` is not checked)."""
+    if "://" in path or os.path.exists(path):
+        return
+    from serial.tools.list_ports import comports
+
+    ports = ", ".join(sorted(port.device for port in comports())) or "none found"
+    raise ValueError(f"--serial {path}: no such device (serial ports on this host: {ports})")
+
+
+def _check_visa(resource: str) -> None:
+    from pyvisa.rname import InvalidResourceName, parse_resource_name
+
+    try:
+        parse_resource_name(resource)
+    except InvalidResourceName as exc:
+        raise ValueError(f"--resource {resource}: not a VISA resource name ({exc}); "
+                         "e.g. TCPIP::10.0.0.5::5025::SOCKET or ASRL/dev/ttyUSB0::INSTR"
+                         ) from None
+
+
 @dataclass(frozen=True)
 class Simulation:
     """A simulator running in this process.
@@ -124,8 +146,9 @@ class DeviceConfig:
             "device", "where the instrument is; with no address the built-in simulator runs")
         if "tcp" in self.transports:
             group.add_argument("--host", help="instrument host name or IP address (TCP)")
-            group.add_argument("--port", type=_tcp_port, default=self.default_port,
-                               help="instrument TCP port (default: %(default)s)")
+            group.add_argument("--port", type=_tcp_port, default=None,
+                               help="instrument TCP port, with --host "
+                                    f"(default: {self.default_port})")
         if "serial" in self.transports:
             group.add_argument("--serial", metavar="PORT",
                                help="serial device path or pyserial URL (socket://host:port)")
@@ -149,19 +172,28 @@ class DeviceConfig:
         """The address options given on the command line (empty: use the simulator).
 
         Raises:
-            ValueError: more than one transport's address was given, or a host without port.
+            ValueError: with a one-line reason: more than one transport's address was given,
+                a host without port, a port without host, a serial device that does not
+                exist, a VISA resource name that does not parse.
         """
         given = {key: getattr(args, key, None) for key in ADDRESS_OPTIONS.values()}
         chosen = {key: val for key, val in given.items() if val}
         if len(chosen) > 1:
-            raise ValueError("give one device address, not "
-                             + " and ".join(f"--{key}" for key in sorted(chosen)))
+            raise ValueError("give one device address, not " + " and ".join(
+                f"--{key}" for key in sorted(chosen)))
+        port = getattr(args, "port", None)
+        if port is not None and "host" not in chosen:
+            raise ValueError(f"--port {port} needs --host (the instrument's address); "
+                             "with no address the built-in simulator runs")
         if "host" in chosen:
-            if args.port is None:
+            chosen["port"] = port if port is not None else self.default_port
+            if chosen["port"] is None:
                 raise ValueError("--host needs --port")
-            chosen["port"] = args.port
         if "serial" in chosen:
+            _check_serial(chosen["serial"])
             chosen["baudrate"] = args.baudrate
+        if "resource" in chosen:
+            _check_visa(chosen["resource"])
         return chosen
 
     def open(self, options: Mapping[str, Any], timeout: float, control: Any = None) -> Any:

@@ -4,6 +4,7 @@ Nothing here imports a socket, serial or event-loop library. Parsers take the by
 so far and return either a result plus the leftover bytes, or :data:`NEED_DATA`.
 """
 
+from ._display import display_value
 from ._framing import NEED_DATA, NeedData, encode_line, take_line, take_until_prompt
 from ._scpi import (
     completes_with_opc,
@@ -17,7 +18,7 @@ from ._scpi import (
 from ._values import fill_template, format_value, parse_value
 
 __all__ = [
-    "NEED_DATA", "NeedData", "completes_with_opc", "compound_query", "encode_line",
-    "fill_template", "format_set", "format_value", "has_query", "parse_error", "parse_value",
-    "query_text", "split_compound_reply", "take_line", "take_until_prompt",
+    "NEED_DATA", "NeedData", "completes_with_opc", "compound_query", "display_value",
+    "encode_line", "fill_template", "format_set", "format_value", "has_query", "parse_error",
+    "parse_value", "query_text", "split_compound_reply", "take_line", "take_until_prompt",
 ]

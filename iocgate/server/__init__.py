@@ -24,13 +24,13 @@ Example::
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from caproto import ChannelData
 
 from ._asyncio import start_server
 from ._circuit import Circuit
-from ._config import Settings
+from ._config import Listening, Settings
 from ._core import ServerCore
 from ._fastwrite import register_plain_write
 
@@ -38,7 +38,8 @@ ASYNC_LIBS = ("asyncio", "trio", "curio")
 
 
 def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = None,
-        log_pvs: bool = False, startup_hook=None, async_lib: str = "asyncio") -> None:
+        log_pvs: bool = False, startup_hook=None, async_lib: str = "asyncio",
+        started: Callable[[Listening], None] | None = None) -> None:
     """Serve ``pvdb`` until SIGINT or SIGTERM, then shut down cleanly and return.
 
     Same meaning as ``caproto.server.run(pvdb, interfaces=..., log_pvs=...,
@@ -51,6 +52,8 @@ def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = N
         startup_hook: ``async def hook(async_lib)``, run once listening.
         async_lib: ``"asyncio"`` (fastest), ``"trio"`` or ``"curio"``; hooks receive the
             matching caproto ``AsyncLibraryLayer``.
+        started: called once with the :class:`Listening` address (interfaces, TCP and UDP
+            ports, PV count) as soon as the sockets are bound.
 
     Raises:
         ValueError: unknown ``async_lib``.
@@ -64,8 +67,9 @@ def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = N
         from ._curio import run as backend_run
     else:
         raise ValueError(f"async_lib must be one of {ASYNC_LIBS}, not {async_lib!r}")
-    backend_run(pvdb, interfaces=interfaces, log_pvs=log_pvs, startup_hook=startup_hook)
+    backend_run(pvdb, interfaces=interfaces, log_pvs=log_pvs, startup_hook=startup_hook,
+                started=started)
 
 
-__all__ = ["ASYNC_LIBS", "Circuit", "ServerCore", "Settings", "register_plain_write", "run",
-           "start_server"]
+__all__ = ["ASYNC_LIBS", "Circuit", "Listening", "ServerCore", "Settings",
+           "register_plain_write", "run", "start_server"]

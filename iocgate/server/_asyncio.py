@@ -23,10 +23,11 @@ from . import _wire as wire
 from ._circuit import Circuit
 from ._config import (
     MIN_BEACON_PERIOD,
+    Listening,
     Settings,
+    announce,
     bind_tcp,
     log,
-    log_listening,
     make_beacon_socket,
     make_udp_socket,
     startup_hooks,
@@ -308,7 +309,7 @@ class _Server:
         finally:
             sock.close()
 
-    async def serve(self, log_pvs: bool, startup_hook) -> None:
+    async def serve(self, log_pvs: bool, startup_hook, started=None) -> None:
         loop = asyncio.get_running_loop()
         settings = self.settings
         port, tcp_socks = bind_tcp(settings.interfaces, settings.port)
@@ -323,7 +324,7 @@ class _Server:
                     functools.partial(_SearchProtocol, self, settings.relays(interface)),
                     sock=make_udp_socket(interface, settings.port))
                 self.searches.append((interface, transport))
-            log_listening(settings, port, self.core.db, log_pvs)
+            announce(self.core.db, port, settings, log_pvs, started)
             async_lib = AsyncioAsyncLayer()
             self.spawn(self._beacons(settings.beacon_host_id()))
             if any(map(settings.relays, settings.interfaces)):
@@ -379,8 +380,8 @@ class _Server:
 
 async def start_server(pvdb: Mapping[str, ChannelData], *,
                        interfaces: Sequence[str] | None = None, log_pvs: bool = False,
-                       startup_hook: Callable[[AsyncioAsyncLayer], Awaitable] | None = None
-                       ) -> None:
+                       startup_hook: Callable[[AsyncioAsyncLayer], Awaitable] | None = None,
+                       started: Callable[[Listening], None] | None = None) -> None:
     """Serve ``pvdb`` over Channel Access on the running asyncio loop until cancelled.
 
     Args:
@@ -388,6 +389,7 @@ async def start_server(pvdb: Mapping[str, ChannelData], *,
         interfaces: IPv4 addresses to listen on; default EPICS_CAS_INTF_ADDR_LIST or all.
         log_pvs: log the PV names and the port once listening.
         startup_hook: ``async def hook(async_lib)`` run as a task once listening.
+        started: called once with the :class:`Listening` address, as soon as bound.
 
     Raises:
         OSError: no TCP port or the UDP search port could not be bound.
@@ -395,11 +397,11 @@ async def start_server(pvdb: Mapping[str, ChannelData], *,
     Cancelling the task closes every socket, cancels hook and putter tasks, then runs the
     PVs' ``server_shutdown`` hooks before the cancellation propagates.
     """
-    await _Server(pvdb, interfaces).serve(log_pvs, startup_hook)
+    await _Server(pvdb, interfaces).serve(log_pvs, startup_hook, started)
 
 
 def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = None,
-        log_pvs: bool = False, startup_hook=None) -> None:
+        log_pvs: bool = False, startup_hook=None, started=None) -> None:
     """Serve ``pvdb`` on a new asyncio loop until SIGINT or SIGTERM, then return."""
 
     async def main() -> None:
@@ -409,7 +411,7 @@ def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = N
             loop.add_signal_handler(signum, task.cancel)
         try:
             await start_server(pvdb, interfaces=interfaces, log_pvs=log_pvs,
-                               startup_hook=startup_hook)
+                               startup_hook=startup_hook, started=started)
         except asyncio.CancelledError:
             pass
 

@@ -24,6 +24,7 @@ from caproto import ChannelType
 
 from .._compat._caproto import LongStringChannelType, SubscriptionSpec, extract_metadata
 from ..protocol._conversion import parse_number
+from . import _clientlog as clientlog
 from . import _wire as wire
 from ._core import ServerCore, log
 from ._drive import drive
@@ -136,6 +137,9 @@ class Circuit:
             wire.EVENTS_OFF: self._events_off, wire.EVENTS_ON: self._events_on,
             wire.SEARCH: self._search, wire.READ_SYNC: self._read_sync,
         }
+        self._log_clients, self._trace = clientlog.enabled()
+        if self._log_clients:
+            clientlog.connected(self)
 
     # -- bytes in, bytes out -----------------------------------------------------------
     def receive(self, data: bytes) -> List[bytes]:
@@ -174,6 +178,8 @@ class Circuit:
         try:
             while backlog and not self.busy and self.closing is None:
                 message = backlog.popleft()
+                if self._trace:
+                    clientlog.request(self, message)
                 handler = handlers.get(message[0])
                 if handler is None:
                     self._error(message, 0, wire.ECA_INTERNAL,
@@ -242,6 +248,8 @@ class Circuit:
         self.closed = True
         self.errors.flush()
         self._backlog.clear()
+        if self._log_clients:
+            clientlog.disconnected(self)
         for sub in list(self.subscriptions.values()):
             self.server.remove_subscription(sub)
         self.subscriptions.clear()
@@ -418,8 +426,10 @@ class Circuit:
         if channel is None:
             return
         notify = command == wire.WRITE_NOTIFY
+        logged = clientlog.put_logger(self, channel) if self._log_clients else None
         if dbr_type > wire.MAX_DBR_TYPE:  # RSRV answers, then drops the client
-            self._write_failed(message, channel, notify, wire.ECA_BADTYPE, "bad DBR type")
+            self._write_failed(message, channel, notify, wire.ECA_BADTYPE, "bad DBR type",
+                               logged)
             self._close_circuit(f"put with invalid DBR type {dbr_type}")
             return
         status = 0
@@ -430,7 +440,7 @@ class Circuit:
         elif count > channel.max_count or count == 0:
             status = wire.ECA_BADCOUNT
         if status:
-            self._write_failed(message, channel, notify, status, "write refused")
+            self._write_failed(message, channel, notify, status, "write refused", logged)
             return
         entry = channel.entry
         integer = (_FROM_TEXT.get(channel.resolved.native_type)
@@ -442,7 +452,7 @@ class Circuit:
             except ValueError:
                 numbers = None  # no number: the ChannelData's own path refuses (and says why)
             if numbers is not None:
-                self._write_numbers(message, channel, notify, numbers)
+                self._write_numbers(message, channel, notify, numbers, logged)
                 return
         fast = entry.fast
         scalar = (wire.scalar_value(entry.data, dbr_type, count, payload)
@@ -450,7 +460,7 @@ class Circuit:
         if scalar is not None and fast is not None and fast.write(
                 scalar[0] if entry.inline_write
                 else dbr_value(entry.data, dbr_type, count, payload), self.server):
-            self._write_done(message, notify)
+            self._write_done(message, notify, logged)
             return
         if not entry.inline_write:
             scalar = None
@@ -460,7 +470,7 @@ class Circuit:
                 data = wire.put_values(payload[md_size:], dbr_type, count)
                 metadata = extract_metadata(payload[:md_size], dbr_type)
             except Exception as exc:
-                self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc))
+                self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc), logged)
                 return
         if scalar is not None:
             # Same result as auth_write -> write_from_dbr for a same-type numeric scalar with
@@ -470,42 +480,50 @@ class Circuit:
             coro = entry.data.auth_write(self.hostname, self.username, data,
                                          ChannelType(dbr_type), metadata,
                                          user_address=self.address)
-        self._finish_write(message, channel, notify, coro)
+        self._finish_write(message, channel, notify, coro, logged)
 
-    def _write_numbers(self, message, channel: Channel, notify: bool, numbers: list) -> None:
+    def _write_numbers(self, message, channel: Channel, notify: bool, numbers: list,
+                       logged: Callable[[str | None], None] | None = None) -> None:
         """A text put converted to numbers, as an EPICS IOC does; the ChannelData gets
         Python numbers (its ``write``, as for a put of its own type)."""
         if not wire.numbers_fit(channel.resolved.native_type, numbers):
-            self._write_failed(message, channel, notify, wire.ECA_PUTFAIL, "out of range")
+            self._write_failed(message, channel, notify, wire.ECA_PUTFAIL, "out of range",
+                               logged)
             return
         entry = channel.entry
         value = numbers[0] if len(numbers) == 1 else numbers
         if (len(numbers) == 1 and entry.fast is not None
                 and entry.fast.write(value, self.server)):
-            self._write_done(message, notify)
+            self._write_done(message, notify, logged)
             return
-        self._finish_write(message, channel, notify, entry.data.write(value))
+        self._finish_write(message, channel, notify, entry.data.write(value), logged)
 
-    def _finish_write(self, message, channel: Channel, notify: bool, coro) -> None:
+    def _finish_write(self, message, channel: Channel, notify: bool, coro,
+                      logged: Callable[[str | None], None] | None = None) -> None:
         """Run a ChannelData write for a put request, in order, and answer it."""
 
         def done(_result, exc) -> None:
             if exc is not None:
                 self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
-                                   f"{type(exc).__name__}: {exc}")
+                                   f"{type(exc).__name__}: {exc}", logged)
             else:
-                self._write_done(message, notify)
+                self._write_done(message, notify, logged)
 
         self._start(lambda finish: drive(coro, finish, self.server.spawn,
                                          inline=channel.entry.inline_write), done)
 
-    def _write_done(self, message, notify: bool) -> None:
+    def _write_done(self, message, notify: bool,
+                    logged: Callable[[str | None], None] | None = None) -> None:
+        if logged is not None:
+            logged(None)
         if notify:
             self._late(wire.header(wire.WRITE_NOTIFY, 0, message[1], message[2],
                                    wire.ECA_NORMAL, message[4]))
 
     def _write_failed(self, message, channel: Channel, notify: bool, status: int,
-                      text: str) -> None:
+                      text: str, logged: Callable[[str | None], None] | None = None) -> None:
+        if logged is not None:
+            logged(text)
         if notify:
             self._late(wire.header(wire.WRITE_NOTIFY, 0, message[1], message[2], status,
                                    message[4]))

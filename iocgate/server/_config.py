@@ -9,7 +9,7 @@ import ipaddress
 import logging
 import os
 import socket
-from typing import Dict, List, Mapping, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 import caproto as ca
 
@@ -148,14 +148,35 @@ def startup_hooks(db: PVDatabase) -> Dict[str, object]:
     return db.hooks("server_startup", "server_scan")
 
 
-def log_listening(settings: Settings, port: int, db: PVDatabase, log_pvs: bool) -> None:
-    """Log the TCP port the server serves on (warning, as RSRV, when it is not the
-    configured one), and every PV name if ``log_pvs``."""
+class Listening(NamedTuple):
+    """Where a server listens, handed to the ``started`` callback of ``run``.
+
+    Attributes:
+        interfaces: the IPv4 addresses bound (``0.0.0.0``: all of the host's).
+        tcp_port: the TCP port of the circuits (a random one when the preferred was taken).
+        udp_port: the UDP port that answers name searches.
+        pv_count: how many PVs the server serves.
+    """
+
+    interfaces: Tuple[str, ...]
+    tcp_port: int
+    udp_port: int
+    pv_count: int
+
+
+def announce(db: PVDatabase, port: int, settings: Settings, log_pvs: bool,
+             started: Optional[Callable[[Listening], None]]) -> None:
+    """Say where the server listens: a warning, as RSRV, when the configured TCP port was
+    taken; ``started`` (if given) is told, else an info line is logged; every PV name is
+    logged with ``log_pvs``."""
     if port != settings.port:
         log.warning("configured TCP port %d was unavailable; serving on port %d, sharing "
                     "UDP search port %d with another server (unicast searches relayed)",
                     settings.port, port, settings.port)
-    log.info("iocgate CA server on %s TCP port %d, UDP search port %d",
-             ", ".join(settings.interfaces), port, settings.port)
+    if started is not None:
+        started(Listening(tuple(settings.interfaces), port, settings.port, len(db.pvdb)))
+    else:
+        log.info("iocgate CA server on %s TCP port %d, UDP search port %d",
+                 ", ".join(settings.interfaces), port, settings.port)
     if log_pvs:
         log.info("PVs available:\n%s", "\n".join(db.pvdb))

@@ -73,13 +73,13 @@ class _CurioLib(Lib):
 
 
 async def serve(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = None,
-                log_pvs: bool = False, startup_hook=None) -> None:
+                log_pvs: bool = False, startup_hook=None, started=None) -> None:
     """Serve ``pvdb`` on curio until cancelled; shutdown hooks run on the way out."""
     lib = _CurioLib()
     server = StreamServer(lib, pvdb, interfaces)
     spawner = await curio.spawn(lib.spawner, daemon=True)
     try:
-        await server.start(log_pvs, startup_hook)
+        await server.start(log_pvs, startup_hook, started)
         await curio.Event().wait()
     finally:
         async with curio.disable_cancellation():
@@ -89,13 +89,13 @@ async def serve(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | 
 
 
 def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = None,
-        log_pvs: bool = False, startup_hook=None) -> None:
+        log_pvs: bool = False, startup_hook=None, started=None) -> None:
     """Serve ``pvdb`` with curio until SIGINT or SIGTERM, then return."""
     stop = curio.UniversalEvent()
 
     async def main() -> None:
         task = await curio.spawn(serve(pvdb, interfaces=interfaces, log_pvs=log_pvs,
-                                       startup_hook=startup_hook))
+                                       startup_hook=startup_hook, started=started))
         await stop.wait()
         await task.cancel()
 

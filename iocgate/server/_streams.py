@@ -24,9 +24,9 @@ from ._circuit import Circuit
 from ._config import (
     MIN_BEACON_PERIOD,
     Settings,
+    announce,
     bind_tcp,
     log,
-    log_listening,
     make_beacon_socket,
     make_udp_socket,
     startup_hooks,
@@ -204,7 +204,8 @@ class StreamServer:
         self.searches: List[Tuple[str, Any]] = []
         self.retired: Set[Any] = set()
 
-    async def start(self, log_pvs: bool, startup_hook: Callable | None) -> None:
+    async def start(self, log_pvs: bool, startup_hook: Callable | None,
+                    started: Callable | None = None) -> None:
         """Bind, then spawn the accept, search, beacon and hook tasks (returns at once)."""
         settings, lib = self.settings, self.lib
         port, tcp = bind_tcp(settings.interfaces, settings.port)
@@ -217,7 +218,7 @@ class StreamServer:
             sock = lib.wrap(make_udp_socket(interface, settings.port))
             self.searches.append((interface, sock))
             lib.spawn(self._search(sock, settings.relays(interface)))
-        log_listening(settings, port, self.core.db, log_pvs)
+        announce(self.core.db, port, settings, log_pvs, started)
         lib.spawn(self._beacons())
         if any(map(settings.relays, settings.interfaces)):
             lib.spawn(self._register())

@@ -47,12 +47,12 @@ class _TrioLib(Lib):
 
 
 async def serve(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = None,
-                log_pvs: bool = False, startup_hook=None) -> None:
+                log_pvs: bool = False, startup_hook=None, started=None) -> None:
     """Serve ``pvdb`` on trio until cancelled; shutdown hooks run (shielded) on the way out."""
     async with trio.open_nursery() as nursery:
         server = StreamServer(_TrioLib(nursery), pvdb, interfaces)
         try:
-            await server.start(log_pvs, startup_hook)
+            await server.start(log_pvs, startup_hook, started)
             await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True):
@@ -61,14 +61,14 @@ async def serve(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | 
 
 
 def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = None,
-        log_pvs: bool = False, startup_hook=None) -> None:
+        log_pvs: bool = False, startup_hook=None, started=None) -> None:
     """Serve ``pvdb`` with trio until SIGINT or SIGTERM, then return."""
 
     async def main() -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(lambda: serve(pvdb, interfaces=interfaces, log_pvs=log_pvs,
-                                                 startup_hook=startup_hook))
+                                                 startup_hook=startup_hook, started=started))
                 async for _ in signals:
                     nursery.cancel_scope.cancel()
                     break

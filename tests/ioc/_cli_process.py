@@ -36,16 +36,19 @@ class IocProcess:
         log_dir: where stdout+stderr go.
         args: extra command-line arguments (e.g. ``--async-lib trio``).
         ignore_sigint: start it with SIGINT ignored, as a shell starts a job with ``&``.
+        command: the interpreter's arguments instead of ``-m module --list-pvs args``.
     """
 
     def __init__(self, module: str, ready_pv: str, log_dir: Path, args: Sequence[str] = (),
-                 ignore_sigint: bool = False):
+                 ignore_sigint: bool = False, command: Optional[Sequence[str]] = None):
         self.module = module
         self.ready_pv = ready_pv
         self.port = free_port()
         self.env: Dict[str, str] = subprocess_env(self.port)
         self.log_path = log_dir / f"{module}-{self.port}.log"
         self.args = list(args)
+        self.command = list(command) if command is not None else [
+            "-m", module, "--list-pvs", *self.args]
         self.process: Optional[subprocess.Popen] = None
         self._ignore_sigint = ignore_sigint
 
@@ -57,7 +60,7 @@ class IocProcess:
         """
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module, "--list-pvs", *self.args],
+                [sys.executable, *self.command],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 preexec_fn=_ignore_sigint if self._ignore_sigint else None)
         deadline = time.monotonic() + START_TIMEOUT
