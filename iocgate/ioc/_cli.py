@@ -12,6 +12,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from caproto.server import template_arg_parser
 
 from ._device import positive_seconds
+from ._safety import add_safety_arguments, safety_from_arguments
 
 log = logging.getLogger("iocgate.ioc")
 
@@ -111,6 +112,7 @@ def make_parser(ioc_class: type, argv: Optional[Sequence[str]] = None
         parser.add_argument("--scan-period", type=positive_seconds, default=None, metavar="SECONDS",
                             help="default seconds between device reads "
                                  f"(class default: {ioc_class.scan_period})")  # type: ignore
+    add_safety_arguments(ioc_class, parser)
     return parser, split_args
 
 
@@ -158,8 +160,9 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None) -> None:
             kwargs["scan_period"] = args.scan_period
     ioc = ioc_class(**ioc_options, **kwargs)
     try:
-        serve(ioc.pvdb, server=args.server, async_lib=args.async_lib,
-              interfaces=run_options["interfaces"], log_pvs=run_options["log_pv_names"])
+        with safety_from_arguments(ioc, args, parser):
+            serve(ioc.pvdb, server=args.server, async_lib=args.async_lib,
+                  interfaces=run_options["interfaces"], log_pvs=run_options["log_pv_names"])
     finally:
         if simulation is not None:
             simulation.stop()

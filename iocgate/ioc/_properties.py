@@ -45,6 +45,11 @@ class pvproperty(_CaprotoPvproperty):
             device. Also the default display limits.
         units: engineering units (EGU). precision: digits after the decimal point (PREC);
             ignored for integer and enum PVs, for which CA carries none.
+        access_group: the ACF access security group (ASG) of this PV (see ``--acf``).
+        autosave: save this PV's value (``True``), or the listed record fields (e.g.
+            ``("VAL", "HIGH")``), across restarts (see ``--autosave-dir``); ``restore``:
+            ``"pv"`` (into the PV only) or ``"device"`` (also written to the device at start;
+            the default, except for enum and bool PVs, which switch things on).
     """
 
     def __init__(self, get: Any = None, put: Any = None, startup: Any = None,
@@ -54,7 +59,9 @@ class pvproperty(_CaprotoPvproperty):
                  codes: Optional[Mapping[Any, Any]] = None, readback_doc: Optional[str] = None,
                  limits: Optional[Tuple[float, float]] = None, units: Optional[str] = None,
                  precision: Optional[int] = None, dtype: Any = None, value: Any = None,
-                 read_only: Optional[bool] = None, **kwargs: Any):
+                 read_only: Optional[bool] = None, access_group: str = "DEFAULT",
+                 autosave: Union[bool, Tuple[str, ...]] = False, restore: Optional[str] = None,
+                 **kwargs: Any):
         if readback is not None and node is None:
             raise TypeError("readback= needs node= (the setpoint's node)")
         if dtype is None and value is not None:
@@ -91,6 +98,9 @@ class pvproperty(_CaprotoPvproperty):
             if not read_only:
                 from ._bound import put_to_device
                 put = put_to_device
+        self.access_group = access_group
+        self.autosave = autosave
+        self.restore = restore
         self.readback_of: Optional[str] = None
         self.readback_doc = readback_doc
         super().__init__(get, put, startup, shutdown, dtype=dtype, value=value,

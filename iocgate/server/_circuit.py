@@ -17,6 +17,7 @@ from caproto._commands import extract_metadata
 from caproto._dbr import _LongStringChannelType
 from caproto.server.common import SubscriptionSpec
 
+from ..security import CURRENT_CLIENT, Client
 from . import _wire as wire
 from ._core import ServerCore, log
 from ._drive import drive
@@ -36,9 +37,11 @@ _UNWRITABLE_TYPES = frozenset({int(ChannelType.STSACK_STRING), int(ChannelType.C
 class Channel:
     """A channel created on a circuit (client ``cid`` <-> our ``sid``)."""
 
-    __slots__ = ("cid", "sid", "name", "entry", "resolved", "access", "max_count")
+    __slots__ = ("cid", "sid", "name", "entry", "resolved", "access", "max_count", "guard")
 
     def __init__(self, cid: int, sid: int, name: str, resolved: Resolved, access: int):
+        #: the ChannelData's access guard (:mod:`iocgate.security`), or None
+        self.guard = getattr(resolved.entry.data, "access_guard", None)
         self.cid = cid
         self.sid = sid
         self.name = name
@@ -112,6 +115,7 @@ class Circuit:
         self._in_receive = False
         self._max_payload = (UNLIMITED_PAYLOAD if server.max_array_bytes is None
                              else server.max_array_bytes + 4096)
+        server.circuits[self] = None
         self._handlers = {
             wire.VERSION: self._version, wire.ECHO: self._echo,
             wire.HOST_NAME: self._host_name, wire.CLIENT_NAME: self._client_name,
@@ -179,6 +183,7 @@ class Circuit:
         if self.closed:
             return
         self.closed = True
+        self.server.circuits.pop(self, None)
         for sub in list(self.subscriptions.values()):
             self.server.remove_subscription(sub)
         self.subscriptions.clear()
@@ -224,9 +229,50 @@ class Circuit:
 
     def _host_name(self, _c, _t, _n, _p1, _p2, _h, payload) -> None:
         self.hostname = wire.decode_string(payload)
+        self.refresh_access()
 
     def _client_name(self, _c, _t, _n, _p1, _p2, _h, payload) -> None:
         self.username = wire.decode_string(payload)
+        self.refresh_access()
+
+    # -- access security (iocgate.security): rights, their updates, the put audit -------
+    def _access(self, name: str, entry, guard) -> int:
+        access = (_READ_ACCESS | _WRITE_ACCESS if entry.always_read_write
+                  else int(entry.data.check_access(self.hostname, self.username)))
+        if guard is not None:
+            access &= guard.rights(name, self.hostname, self.username, self.address[0])
+        return access
+
+    def refresh_access(self) -> None:
+        """Re-evaluate the rights of every guarded channel; send the changed ones."""
+        for channel in self.channels.values():
+            if channel.guard is not None:
+                access = self._access(channel.name, channel.entry, channel.guard)
+                if access != channel.access:
+                    channel.access = access
+                    self._late(wire.HEADER.pack(wire.ACCESS_RIGHTS, 0, 0, 0, channel.cid,
+                                                access))
+
+    def _audit(self, channel: Channel, dbr_type: int, count: int, payload: bytes):
+        """``finish(status)`` reporting this put to the channel's guard, or None."""
+        guard = channel.guard
+        if guard is None:
+            return None
+        data = channel.entry.data
+        old = data.value
+
+        def finish(status: int) -> None:
+            guard.audit(channel.name, self.hostname, self.username, old,
+                        (lambda: data.value) if status == wire.ECA_NORMAL else requested,
+                        status)
+
+        def requested():
+            try:
+                return wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type,
+                                       count)
+            except Exception:
+                return payload
+        return finish
 
     def _create_chan(self, _c, _t, _n, cid, _version, _h, payload) -> None:
         name = wire.decode_string(payload)
@@ -234,12 +280,12 @@ class Circuit:
         if resolved is None:
             self._out.append(wire.HEADER.pack(wire.CREATE_CH_FAIL, 0, 0, 0, cid, 0))
             return
-        entry = resolved.entry
-        access = (_READ_ACCESS | _WRITE_ACCESS if entry.always_read_write
-                  else int(entry.data.check_access(self.hostname, self.username)))
         sid = self._next_sid
         self._next_sid += 1
-        self.channels[sid] = Channel(cid, sid, name, resolved, access)
+        channel = self.channels[sid] = Channel(cid, sid, name, resolved, 0)
+        if channel.guard is not None:
+            channel.guard.attach(self.server)
+        access = channel.access = self._access(name, resolved.entry, channel.guard)
         self._out.append(wire.HEADER.pack(wire.ACCESS_RIGHTS, 0, 0, 0, cid, access)
                          + wire.header(wire.CREATE_CHAN, 0, resolved.native_type,
                                        resolved.max_count, cid, sid))
@@ -331,6 +377,7 @@ class Circuit:
         if channel is None:
             return
         notify = command == wire.WRITE_NOTIFY
+        audit = self._audit(channel, dbr_type, count, payload)
         status = 0
         if dbr_type > wire.MAX_DBR_TYPE or dbr_type in _UNWRITABLE_TYPES:
             status = wire.ECA_BADTYPE
@@ -339,7 +386,7 @@ class Circuit:
         elif count > channel.max_count or count == 0:
             status = wire.ECA_BADCOUNT
         if status:
-            self._write_failed(message, channel, notify, status, "write refused")
+            self._write_failed(message, channel, notify, status, "write refused", audit)
             return
         entry = channel.entry
         fast = entry.fast
@@ -348,6 +395,8 @@ class Circuit:
         if scalar is not None and fast is not None and fast.write(
                 scalar[0] if entry.inline_write
                 else dbr_value(entry.data, dbr_type, count, payload), self.server):
+            if audit is not None:
+                audit(wire.ECA_NORMAL)
             if notify:
                 self._late(wire.header(wire.WRITE_NOTIFY, 0, dbr_type, count,
                                        wire.ECA_NORMAL, ioid))
@@ -360,14 +409,18 @@ class Circuit:
                 data = wire.put_values(payload[md_size:], dbr_type, count)
                 metadata = extract_metadata(payload[:md_size], dbr_type)
             except Exception as exc:
-                self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc))
+                self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc),
+                                   audit)
                 return
 
         def done(_result, exc) -> None:
             if exc is not None:
                 self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
-                                   f"{type(exc).__name__}: {exc}")
-            elif notify:
+                                   f"{type(exc).__name__}: {exc}", audit)
+                return
+            if audit is not None:
+                audit(wire.ECA_NORMAL)
+            if notify:
                 self._late(wire.header(wire.WRITE_NOTIFY, 0, dbr_type, count,
                                        wire.ECA_NORMAL, ioid))
 
@@ -379,10 +432,19 @@ class Circuit:
             coro = entry.data.auth_write(self.hostname, self.username, data,
                                          ChannelType(dbr_type), metadata,
                                          user_address=self.address)
-        drive(coro, done, self.server.spawn, inline=entry.inline_write)
+        if channel.guard is None:
+            drive(coro, done, self.server.spawn, inline=entry.inline_write)
+            return
+        token = CURRENT_CLIENT.set(Client(self.hostname, self.username))
+        try:  # a putter (e.g. the instrument lock's) sees who asked, also in its own task
+            drive(coro, done, self.server.spawn, inline=entry.inline_write)
+        finally:
+            CURRENT_CLIENT.reset(token)
 
     def _write_failed(self, message, channel: Channel, notify: bool, status: int,
-                      text: str) -> None:
+                      text: str, audit=None) -> None:
+        if audit is not None:
+            audit(status)
         if notify:
             self._late(wire.header(wire.WRITE_NOTIFY, 0, message[1], message[2], status,
                                    message[4]))

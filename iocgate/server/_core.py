@@ -20,7 +20,7 @@ from ._drive import drive
 from ._pvdb import PVDatabase
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._circuit import Subscription
+    from ._circuit import Circuit, Subscription
 
 log = logging.getLogger("iocgate.server")
 
@@ -51,6 +51,13 @@ class ServerCore:
                                 else max(int(max_array_bytes), DEFAULT_MAX_ARRAY_BYTES))
         self.spawn = spawn or _no_spawn
         self._subscribers: Dict[SubscriptionSpec, Dict[Subscription, None]] = {}
+        self.circuits: Dict[Circuit, None] = {}
+
+    def refresh_access(self) -> None:
+        """Re-evaluate every open channel's access rights (called by an access guard, see
+        :mod:`iocgate.security`); changes are sent to the clients."""
+        for circuit in list(self.circuits):
+            circuit.refresh_access()
 
     # -- UDP -------------------------------------------------------------------------
     def handle_datagram(self, datagram: bytes) -> bytes | None:
