@@ -227,13 +227,22 @@ class Circuit:
     def _echo(self, *_message) -> None:
         self._out.append(wire.ECHO_REPLY)
 
-    def _host_name(self, _c, _t, _n, _p1, _p2, _h, payload) -> None:
-        self.hostname = wire.decode_string(payload)
-        self.refresh_access()
+    def _host_name(self, *message) -> None:
+        if self._renamed(message, "host"):
+            self.hostname = wire.decode_string(message[6])
 
-    def _client_name(self, _c, _t, _n, _p1, _p2, _h, payload) -> None:
-        self.username = wire.decode_string(payload)
-        self.refresh_access()
+    def _client_name(self, *message) -> None:
+        if self._renamed(message, "user"):
+            self.username = wire.decode_string(message[6])
+
+    def _renamed(self, message, what: str) -> bool:
+        """Whether a new host or user name may be taken: as rsrv, not once a channel
+        exists (its access rights were granted to the old name)."""
+        if not self.channels:
+            return True
+        self._error(message, 0xFFFFFFFF, wire.ECA_INTERNAL, f"attempts to use protocol to "
+                    f"set {what} name after creating first channel ignored by server")
+        return False
 
     # -- access security (iocgate.security): rights, their updates, the put audit -------
     def _access(self, name: str, entry, guard) -> int:
