@@ -56,7 +56,7 @@ class TemperatureControllerIOC(DeviceGroup):
                           precision=3, read_only=True, doc="Temperature of input A")
     setpoint = pvproperty(name="SETPOINT", node={"get": "SETP? 1", "set": "SETP 1,{value}"},
                           readback=True, value=0.0, units="K", precision=3,
-                          limits=(0.0, 500.0), doc="Loop 1 temperature setpoint",
+                          limits=(0.0, 500.0), autosave=True, doc="Loop 1 temperature setpoint",
                           readback_doc="Loop 1 setpoint reported by the controller")
     heater = pvproperty(name="HEATER", node={"get": "RANGE? 1", "set": "RANGE 1,{value}"},
                         readback=True, dtype=HeaterRange, doc="Heater range Off/Low/Medium/High",
@@ -65,7 +65,7 @@ class TemperatureControllerIOC(DeviceGroup):
                            node={"get": "RAMP? 1", "set": "RAMP 1,1,{value}",
                                  "parse": _ramp_rate},
                            value=0.0, units="K/min", precision=2, limits=(0.1, 100.0),
-                           doc="Setpoint ramp rate; a put also switches ramping on")
+                           autosave=True, doc="Setpoint ramp rate; a put also switches ramping on")
     heater_out = pvproperty(name="HEATER_OUT", node={"get": "HTR? 1"}, value=0.0, units="%",
                             precision=1, read_only=True, doc="Heater output, percent of range")
 

@@ -19,7 +19,7 @@ from caproto._status import eca_value_to_status
 
 from ._acf import CA_READ, CA_WRITE, DEFAULT, AccessConfig, AcfError, parse_acf
 from ._lock import Client, InstrumentLock
-from ._putlog import PutLog, format_put
+from ._putlog import PutLog
 
 log = logging.getLogger("iocgate.security")
 
@@ -85,16 +85,21 @@ class AccessGuard:
             rights &= ~CA_WRITE
         return rights
 
-    def audit(self, name: str, host: str, user: str, old: Any,
-              new: Callable[[], Any], status: int) -> None:
-        """Log one put of ``name``: ``old`` value, ``new()`` (the value after an accepted
+    @property
+    def auditing(self) -> bool:
+        """Whether :meth:`audit` wants to hear of puts (a put log is open)."""
+        return self.put_log is not None
+
+    def audit(self, name: str, host: str, user: str, old: Any, new: Any,
+              status: int) -> None:
+        """Log one put of ``name``: ``old`` value, ``new`` (the value after an accepted
         put, or the requested value of a refused one), CA ``status``."""
         put_log = self.put_log
         if put_log is None:
             return
         result = "OK" if status == _ECA_NORMAL else _status_name(status)
         try:
-            put_log.write(format_put(time.time(), host, user, name, old, new(), result))
+            put_log.add(time.time(), host, user, name, old, new, result)
         except OSError as exc:
             log.error("put log %s: %s", put_log.path, exc)
 

@@ -265,22 +265,21 @@ class Circuit:
     def _audit(self, channel: Channel, dbr_type: int, count: int, payload: bytes):
         """``finish(status)`` reporting this put to the channel's guard, or None."""
         guard = channel.guard
-        if guard is None:
+        if guard is None or not guard.auditing:
             return None
         data = channel.entry.data
         old = data.value
 
         def finish(status: int) -> None:
-            guard.audit(channel.name, self.hostname, self.username, old,
-                        (lambda: data.value) if status == wire.ECA_NORMAL else requested,
-                        status)
-
-        def requested():
-            try:
-                return wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type,
-                                       count)
-            except Exception:
-                return payload
+            if status == wire.ECA_NORMAL:
+                new = data.value
+            else:  # what was asked for
+                try:
+                    new = wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type,
+                                          count)
+                except Exception:
+                    new = payload
+            guard.audit(channel.name, self.hostname, self.username, old, new, status)
         return finish
 
     def _create_chan(self, _c, _t, _n, cid, _version, _h, payload) -> None:

@@ -15,7 +15,6 @@ from typing import Dict, List
 import pytest
 
 from iocgate.testing import LOOPBACK, epics_tool
-
 from tests.ioc._cli_process import START_TIMEOUT, IocProcess
 
 HERE = Path(__file__).resolve().parent
