@@ -5,10 +5,10 @@ Pure parts (:func:`parse_acf`, :class:`AccessConfig`, :class:`InstrumentLock`,
 """
 
 from ._acf import CA_READ, CA_WRITE, AccessConfig, AcfError, Rule, parse_acf
-from ._guard import CURRENT_CLIENT, AccessGuard
+from ._guard import CURRENT_CLIENT, AccessGuard, as_client
 from ._lock import Client, InstrumentLock, LockHeld
 from ._putlog import PutLog, format_put, json_value
 
 __all__ = ["CA_READ", "CA_WRITE", "CURRENT_CLIENT", "AccessConfig", "AccessGuard", "AcfError",
-           "Client", "InstrumentLock", "LockHeld", "PutLog", "Rule", "format_put", "json_value",
-           "parse_acf"]
+           "Client", "InstrumentLock", "LockHeld", "PutLog", "Rule", "as_client", "format_put",
+           "json_value", "parse_acf"]

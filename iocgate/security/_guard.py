@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Awaitable, Callable, Dict, Mapping, Optional
 
 from caproto._status import eca_value_to_status
 
@@ -25,11 +25,24 @@ log = logging.getLogger("iocgate.security")
 
 CURRENT_CLIENT: contextvars.ContextVar[Optional[Client]] = contextvars.ContextVar(
     "iocgate_current_client", default=None)
-"""The CA client whose put is being applied (set by the server around a put), so that a
-putter (e.g. the instrument lock's) knows who asked. None outside a put or under a server
-that does not set it (caproto's)."""
+"""The CA client whose put is being applied (see :func:`as_client`), so that a putter (e.g.
+the instrument lock's) knows who asked. None outside a put, or under a server that does not
+set it (caproto's)."""
 
 _ECA_NORMAL = 1
+
+
+async def as_client(coro: Awaitable[Any], client: Client) -> Any:
+    """Await ``coro`` with :data:`CURRENT_CLIENT` set to ``client``.
+
+    Set inside the awaiting task, so it works on every async library (curio's tasks do not
+    inherit context variables); a putter must read it before its first ``await``.
+    """
+    CURRENT_CLIENT.set(client)
+    try:
+        return await coro
+    finally:
+        CURRENT_CLIENT.set(None)
 
 
 class AccessGuard:

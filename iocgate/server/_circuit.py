@@ -17,7 +17,7 @@ from caproto._commands import extract_metadata
 from caproto._dbr import _LongStringChannelType
 from caproto.server.common import SubscriptionSpec
 
-from ..security import CURRENT_CLIENT, Client
+from ..security import Client, as_client
 from . import _wire as wire
 from ._core import ServerCore, log
 from ._drive import drive
@@ -440,14 +440,9 @@ class Circuit:
             coro = entry.data.auth_write(self.hostname, self.username, data,
                                          ChannelType(dbr_type), metadata,
                                          user_address=self.address)
-        if channel.guard is None:
-            drive(coro, done, self.server.spawn, inline=entry.inline_write)
-            return
-        token = CURRENT_CLIENT.set(Client(self.hostname, self.username))
-        try:  # a putter (e.g. the instrument lock's) sees who asked, also in its own task
-            drive(coro, done, self.server.spawn, inline=entry.inline_write)
-        finally:
-            CURRENT_CLIENT.reset(token)
+        if channel.guard is not None:  # a putter (e.g. the instrument lock's) sees who asked
+            coro = as_client(coro, Client(self.hostname, self.username))
+        drive(coro, done, self.server.spawn, inline=entry.inline_write)
 
     def _write_failed(self, message, channel: Channel, notify: bool, status: int,
                       text: str, audit=None) -> None:
