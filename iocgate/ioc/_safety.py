@@ -174,7 +174,7 @@ class SafetyPVs(HealthPVs):
         put_log = self.guard.put_log
         if put_log is not None:
             try:
-                put_log.flush()
+                put_log.flush_due()
             except OSError as exc:
                 log.error("put log %s: %s", put_log.path, exc)
         if self.autosaver is not None and self.autosaver.due(now):

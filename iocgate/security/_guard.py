@@ -110,11 +110,8 @@ class AccessGuard:
         put_log = self.put_log
         if put_log is None:
             return
-        result = "OK" if status == _ECA_NORMAL else _status_name(status)
-        try:
-            put_log.add(time.time(), host, user, name, old, new, result)
-        except OSError as exc:
-            log.error("put log %s: %s", put_log.path, exc)
+        put_log.add(time.time(), host, user, name, old, new,
+                    "OK" if status == _ECA_NORMAL else _status_name(status))
 
     # -- called by the IOC ---------------------------------------------------------------
     def load_acf(self, path: str, *, resolve: Optional[Callable[[str], Optional[str]]] = None

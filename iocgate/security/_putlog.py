@@ -51,10 +51,9 @@ class PutLog:
     """Appends put lines to ``path``, rotating it at ``max_bytes`` into ``path.1`` ..
     ``path.<backups>`` (oldest dropped), as ``logging.handlers.RotatingFileHandler`` does.
 
-    Puts are kept in memory, merged per burst (see the module docstring), and written when
-    :data:`FLUSH_PERIOD` s have passed since the last write (checked on each put and by
-    :meth:`flush`, which the IOC calls every tenth of a second), so a crash loses at most
-    that much.
+    Puts are kept in memory, merged per burst (see the module docstring), and written by
+    :meth:`flush_due` once :data:`FLUSH_PERIOD` s have passed since the last write, so a
+    crash loses at most that much.
     """
 
     def __init__(self, path: str, *, max_bytes: int = 10_000_000, backups: int = 5):
@@ -67,25 +66,24 @@ class PutLog:
 
     def add(self, when: float, host: str, user: str, pv: str, old: Any, new: Any,
             result: str) -> None:
-        """Record one put (``when`` in epoch seconds); see :func:`format_put`.
-
-        Raises:
-            OSError: a flush that was due failed (see :meth:`flush`).
-        """
-        key = (pv, host, user, result)
-        burst = self._pending.get(key)
+        """Record one put (``when`` in epoch seconds); see :func:`format_put`. Nothing is
+        written here: call :meth:`flush_due` periodically (the IOC does, every 0.1 s)."""
+        burst = self._pending.get((pv, host, user, result))
         if burst is None:
-            self._pending[key] = [when, old, new, new, new, 1]
-        else:
-            burst[2] = new
-            burst[5] += 1
-            try:
-                if new < burst[3]:
-                    burst[3] = new
-                elif new > burst[4]:
-                    burst[4] = new
-            except (TypeError, ValueError):  # strings against numbers, arrays
-                pass
+            self._pending[(pv, host, user, result)] = [when, old, new, new, new, 1]
+            return
+        burst[2] = new
+        burst[5] += 1
+        try:
+            if new < burst[3]:
+                burst[3] = new
+            elif new > burst[4]:
+                burst[4] = new
+        except (TypeError, ValueError):  # strings against numbers, arrays
+            pass
+
+    def flush_due(self) -> None:
+        """:meth:`flush` if :data:`FLUSH_PERIOD` s passed since the last one."""
         if time.monotonic() - self._last_flush >= FLUSH_PERIOD:
             self.flush()
 

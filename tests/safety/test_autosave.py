@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from iocgate import pvproperty
 from iocgate.ioc._autosave import (
     Autosave,
     AutosaveError,
@@ -24,7 +25,8 @@ from iocgate.ioc._autosave import (
     read_saved,
     write_atomic,
 )
-from iocgate.testing import LOOPBACK, free_port, subprocess_env
+from iocgate.testing import LOOPBACK, RunningIOC, free_port, subprocess_env
+from iocs.power_supply import OutputState, PowerSupplyIOC
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "server"))
@@ -37,7 +39,7 @@ DELAY = 0.02
 """--autosave-delay of the kill -9 IOC (s); its loop then ticks every DELAY / 2."""
 WINDOW = DELAY + DELAY / 2 + 0.1
 """A put acknowledged this long (s) before the kill must survive it (0.1 s: scheduling)."""
-STREAM = 0.2
+STREAM = 0.15
 """Longest stream of puts (s) before a kill."""
 START_TIMEOUT = 10.0
 
@@ -199,3 +201,40 @@ def test_kill_9_during_puts_keeps_the_last_acknowledged_value(tmp_path):
         zygote.close()
     saved = json.loads((directory / "autosave.json").read_text())
     assert saved["format"] == "iocgate-autosave 1"
+
+
+# -- the power supply on its simulator: what goes back to the device ----------------------
+class SavedSupply(PowerSupplyIOC):
+    """The power supply with its output switch autosaved too (policy: the PV only)."""
+
+    output = pvproperty(name="OUTPUT", node="OUTP", readback=True, dtype=OutputState,
+                        autosave=True, doc="Output relay Off/On")
+
+
+def _serve(directory: Path, port: int) -> RunningIOC:
+    simulation = SavedSupply.device_config.simulator()
+    device = SavedSupply.device_config.open(simulation.options, 2.0)
+    group = SavedSupply(device=device, scan_period=0.1)
+    group.configure_safety(autosave_dir=str(directory), autosave_delay=0.05)
+    return RunningIOC(group, port, simulation=simulation)  # started by "with"
+
+
+def _wait(check, what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while not check():
+        assert time.monotonic() < deadline, f"no {what} within {START_TIMEOUT} s"
+        time.sleep(0.02)
+
+
+def test_setpoints_go_back_to_the_device_and_the_output_stays_off(tmp_path, ca_env, ca_port):
+    with _serve(tmp_path, ca_port) as ioc:
+        assert ioc.put("VOLT", 12.5).status.success
+        assert ioc.put("OUTPUT", "On").status.success
+        _wait(lambda: read_saved(tmp_path / "autosave.json")[0].get("PSU:OUTPUT") == "On",
+              "save")
+    with _serve(tmp_path, ca_port) as ioc:
+        model = ioc.simulation.handle.model
+        _wait(lambda: model.voltage_setpoint == 12.5, "voltage restored to the supply")
+        assert model.output is False  # an output is never switched on by a restart
+        _wait(lambda: ioc.value("OUTPUT") == "Off", "scan of the real output state")
+        assert ioc.value("AUTOSAVE_STATUS") == "OK"
