@@ -5,7 +5,9 @@ Runs the safety test IOC (``tests/safety/safety_ioc.py``) as a subprocess on a f
 port in each configuration, and for each: one raw CA client sends WRITEs to ``SAFE:SETPOINT``
 in batches of 100, then one READ_NOTIFY on the same circuit (so every put was applied).
 Reported: server CPU (utime+stime from /proc) per put, and puts per second (wall time).
-Configurations are measured in turn, ``--repeat`` times, and the median is printed::
+Configurations are measured in turn, ``--repeat`` times, and the median is printed; then the
+put log's own work per put (``AccessGuard.audit``) is timed in this process, which is
+steadier than CPU figures on a loaded machine::
 
     python benchmarks/safety_puts.py               # 100,000 puts, 3 repeats
     python benchmarks/safety_puts.py --puts 20000 --repeat 1
@@ -14,11 +16,13 @@ Configurations are measured in turn, ``--repeat`` times, and the median is print
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 from typing import Dict, List
 
@@ -30,6 +34,7 @@ import rawca  # noqa: E402
 from rawca import Cmd  # noqa: E402
 from server_compare import cpu_seconds  # noqa: E402
 
+from iocgate.security import AccessGuard, PutLog  # noqa: E402
 from iocgate.testing import LOOPBACK, free_port, subprocess_env  # noqa: E402
 
 IOC = HERE.parent / "tests" / "safety" / "safety_ioc.py"
@@ -90,6 +95,19 @@ def measure(args: List[str], puts: int) -> Dict[str, float]:
         process.wait(30)
 
 
+def audit_cost(work: Path, calls: int = 200_000) -> float:
+    """Microseconds per ``AccessGuard.audit`` call, the put log's work on each put."""
+    guard = AccessGuard({})
+    guard.put_log = PutLog(os.path.join(work, "micro.log"))
+    values = [float(i % 4) for i in range(calls)]
+    start = time.perf_counter()
+    for value in values:
+        guard.audit("SAFE:SETPOINT", "bench", "alice", 0.0, value, 1)
+    elapsed = time.perf_counter() - start
+    loop = timeit.timeit(lambda: None, number=calls) / 2  # roughly the loop's own cost
+    return max(0.0, elapsed - loop) / calls * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--puts", type=int, default=100_000)
@@ -101,6 +119,7 @@ def main() -> None:
         for _ in range(options.repeat):
             for name, args in configs.items():
                 results[name].append(measure(args, options.puts))
+        audit = audit_cost(Path(tmp))
     base = statistics.median(r["cpu_us"] for r in results["off"])
     print("| configuration | server CPU µs/put | cost vs off | puts/s (wall) |")
     print("|---|---|---|---|")
@@ -108,6 +127,8 @@ def main() -> None:
         cpu = statistics.median(r["cpu_us"] for r in runs)
         rate = statistics.median(r["rate"] for r in runs)
         print(f"| {name} | {cpu:.2f} | {100 * (cpu / base - 1):+.1f} % | {rate:,.0f} |")
+    print(f"\nput log work per put (in-process): {audit:.2f} µs = "
+          f"{100 * audit / base:.1f} % of the server CPU per put with everything off")
 
 
 if __name__ == "__main__":

@@ -179,7 +179,7 @@ class Autosave:
             log.info("autosave: nothing saved in %s yet; starting from the defaults",
                      self.path.parent)
             return []
-        to_device = []
+        to_device, restored = [], 0
         for item in self.items:
             if item.name not in values:
                 continue
@@ -189,9 +189,10 @@ class Autosave:
                 log.error("autosave: %s: cannot restore %r: %s", item.name,
                           values[item.name], exc)
                 continue
+            restored += 1
             if item.restore == "device":
                 to_device.append(item)
-        log.info("autosave: restored %d value(s) from %s", len(values), source)
+        log.info("autosave: restored %d value(s) from %s", restored, source)
         self._dirty = False
         return to_device
 

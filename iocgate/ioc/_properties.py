@@ -125,6 +125,7 @@ class pvproperty(_CaprotoPvproperty):
                                     if spec.doc else "Readback")
         rbv = pvproperty(name=name, node=node, period=binding.period, codes=binding.codes,
                          dtype=spec.dtype, value=spec.value, read_only=True,
-                         max_length=spec.max_length, doc=doc, **cls_kwargs)
+                         max_length=spec.max_length, doc=doc, access_group=self.access_group,
+                         **cls_kwargs)
         rbv.readback_of = attr
         return rbv
