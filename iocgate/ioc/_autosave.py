@@ -158,7 +158,7 @@ class Autosave:
         self.delay = delay
         self.period = period
         self.last_save = 0.0
-        self.error: Optional[OSError] = None
+        self.error: Optional[Exception] = None
         self._dirty = False
         self._last_attempt = 0.0
         for item in items:
@@ -217,8 +217,9 @@ class Autosave:
         """Save every item now.
 
         Raises:
-            OSError: the file could not be written (also kept in :attr:`error`; the previous
-                file stays, and the save is retried after ``delay``).
+            OSError: the file could not be written; TypeError, ValueError: a value JSON
+                cannot hold (NaN is written as NaN). The error is kept in :attr:`error`,
+                the previous file stays, and the save is retried after ``delay``.
         """
         now = time.time() if now is None else now
         self._last_attempt = now
@@ -227,7 +228,7 @@ class Autosave:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.path, encode(values, now))
-        except OSError as exc:
+        except (OSError, TypeError, ValueError) as exc:
             self._dirty = True
             self.error = exc
             raise

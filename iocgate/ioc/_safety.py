@@ -185,7 +185,7 @@ class SafetyPVs(HealthPVs):
         assert saver is not None
         try:
             saver.save(now)
-        except OSError as exc:
+        except (OSError, TypeError, ValueError) as exc:  # disk, or a value JSON cannot hold
             if self.autosave_status.value != AutosaveState.Failed.name:
                 log.error("autosave: cannot write %s: %s", saver.path, exc)
                 await self.autosave_status.write(AutosaveState.Failed.name,
