@@ -46,11 +46,11 @@ class PowerSupplyIOC(DeviceGroup):
         simulator=start_simulator)
 
     volt = pvproperty(name="VOLT", node="VOLT", readback="MEAS:VOLT", value=0.0, units="V",
-                      precision=3, limits=(0.0, 30.0),
+                      precision=3, limits=(0.0, 30.0), autosave=True,
                       ramp=Ramp.stepped(units="V/s", limits=(0.0, 30.0), precision=3),
                       doc="Output voltage setpoint", readback_doc="Measured output voltage")
     curr = pvproperty(name="CURR", node="CURR", readback="MEAS:CURR", value=0.0, units="A",
-                      precision=3, limits=(0.0, 5.0),
+                      precision=3, limits=(0.0, 5.0), autosave=True,
                       doc="Output current limit", readback_doc="Measured output current")
     output = pvproperty(name="OUTPUT", node="OUTP", readback=True, dtype=OutputState,
                         doc="Output relay Off/On", readback_doc="Output relay state reported")

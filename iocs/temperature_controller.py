@@ -70,7 +70,7 @@ class TemperatureControllerIOC(DeviceGroup):
                           doc="Temperature of input A (alarms: .LOLO .LOW .HIGH .HIHI)")
     setpoint = pvproperty(name="SETPOINT", node={"get": "SETP? 1", "set": "SETP 1,{value}"},
                           readback=True, value=0.0, units="K", precision=3,
-                          limits=(0.0, 500.0), ramp=SETPOINT_RAMP,
+                          limits=(0.0, 500.0), ramp=SETPOINT_RAMP, autosave=True,
                           doc="Loop 1 temperature setpoint",
                           readback_doc="Loop 1 setpoint reported by the controller "
                                        "(the present value while it ramps)")

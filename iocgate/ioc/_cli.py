@@ -16,6 +16,7 @@ from caproto.server import template_arg_parser
 from ._device import positive_seconds
 from ._hostnet import check_interfaces, describe_owner
 from ._logging import LOG_FILE_BACKUPS, LOG_FILE_BYTES, configure_logging, startup_line
+from ._safety import add_safety_arguments, safety_from_arguments
 
 log = logging.getLogger("iocgate.ioc")
 
@@ -145,6 +146,7 @@ def make_parser(ioc_class: type, argv: Optional[Sequence[str]] = None,
         parser.add_argument("--scan-period", type=positive_seconds, default=None, metavar="SECONDS",
                             help="default seconds between device reads "
                                  f"(class default: {ioc_class.scan_period})")  # type: ignore
+    add_safety_arguments(ioc_class, parser)
     return parser, split_args
 
 
@@ -200,9 +202,10 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None,
                               run_options["interfaces"], None, _udp_port(), options,
                               simulation is not None))
     try:
-        serve(ioc.pvdb, server=args.server, async_lib=args.async_lib,
-              interfaces=run_options["interfaces"], log_pvs=run_options["log_pv_names"],
-              started=started)
+        with safety_from_arguments(ioc, args, parser):
+            serve(ioc.pvdb, server=args.server, async_lib=args.async_lib,
+                  interfaces=run_options["interfaces"], log_pvs=run_options["log_pv_names"],
+                  started=started)
     except Exception as exc:
         bind_error = _os_error(exc)
         if bind_error is None:

@@ -7,13 +7,13 @@ from typing import Any, ClassVar, Optional
 
 from caproto import AlarmSeverity, AlarmStatus
 
-from ._health import HealthPVs
+from ._safety import SafetyPVs
 from ._scanner import DeviceScanner, MissedScans, ScanItem
 
 log = logging.getLogger("iocgate.ioc")
 
 
-class DeviceGroup(HealthPVs):
+class DeviceGroup(SafetyPVs):
     """The PVs of one instrument.
 
     Subclass it, declare bound properties, and set:

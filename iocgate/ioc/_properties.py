@@ -59,6 +59,11 @@ class pvproperty(_CaprotoPvproperty):
         ramp: a :class:`~iocgate.Ramp`: the setpoint ramps (stepped by iocgate, or by the
             device itself), with ``<NAME>_RAMP_RATE``, ``<NAME>_RAMPING`` and
             ``<NAME>_RAMP_STOP``; a put completes when the ramp ends.
+        access_group: the ACF access security group (ASG) of this PV (see ``--acf``).
+        autosave: save this PV's value (``True``), or the listed record fields (e.g.
+            ``("VAL", "HIGH")``), across restarts (see ``--autosave-dir``); ``restore``:
+            ``"pv"`` (into the PV only) or ``"device"`` (also written to the device at start;
+            the default, except for enum and bool PVs, which switch things on).
     """
 
     def __init__(self, get: Any = None, put: Any = None, startup: Any = None,
@@ -71,7 +76,9 @@ class pvproperty(_CaprotoPvproperty):
                  read_only: Optional[bool] = None,
                  alarm_limits: Optional[Tuple[float, float, float, float]] = None,
                  alarm_severities: Optional[Tuple[Any, Any, Any, Any]] = None,
-                 alarm_hysteresis: float = 0.0, ramp: Optional[Ramp] = None, **kwargs: Any):
+                 alarm_hysteresis: float = 0.0, ramp: Optional[Ramp] = None,
+                 access_group: str = "DEFAULT", autosave: Union[bool, Tuple[str, ...]] = False,
+                 restore: Optional[str] = None, **kwargs: Any):
         if readback is not None and node is None:
             raise TypeError("readback= needs node= (the setpoint's node)")
         if dtype is None and value is not None:
@@ -121,6 +128,9 @@ class pvproperty(_CaprotoPvproperty):
             if not read_only:
                 from ._bound import put_to_device
                 put = put_to_device
+        self.access_group = access_group
+        self.autosave = autosave
+        self.restore = restore
         self.readback_of: Optional[str] = None
         self.readback_doc = readback_doc
         super().__init__(get, put, startup, shutdown, dtype=dtype, value=value,
@@ -153,7 +163,8 @@ class pvproperty(_CaprotoPvproperty):
                                     if spec.doc else "Readback")
         rbv = pvproperty(name=name, node=node, period=binding.period, codes=binding.codes,
                          dtype=spec.dtype, value=spec.value, read_only=True,
-                         max_length=spec.max_length, doc=doc, **cls_kwargs)
+                         max_length=spec.max_length, doc=doc, access_group=self.access_group,
+                         **cls_kwargs)
         rbv.readback_of = attr
         return rbv
 

@@ -24,6 +24,7 @@ from caproto import ChannelType
 
 from .._compat._caproto import LongStringChannelType, SubscriptionSpec, extract_metadata
 from ..protocol._conversion import parse_number
+from ..security import Client, as_client
 from . import _clientlog as clientlog
 from . import _wire as wire
 from ._core import ServerCore, log
@@ -36,6 +37,8 @@ EVENT_QUEUE_DEPTH = 4
 """Updates kept per subscription while the client is congested; older ones are dropped."""
 _LONG_STRING_TYPES = {int(t) for t in LongStringChannelType}
 _READ_ACCESS, _WRITE_ACCESS = 1, 2
+Outcome = Callable[[int, Optional[str]], None]
+"""``finish(status, text)`` told how a put ended (ECA status; the reason when refused)."""
 _UNWRITABLE_TYPES = frozenset({int(ChannelType.STSACK_STRING), int(ChannelType.CLASS_NAME)})
 _STRING_TYPES = frozenset(int(t) for t in (ChannelType.STRING, ChannelType.STS_STRING,
                                            ChannelType.TIME_STRING, ChannelType.GR_STRING,
@@ -49,9 +52,11 @@ Done = Callable[[Any, Optional[BaseException]], None]
 class Channel:
     """A channel created on a circuit (client ``cid`` <-> our ``sid``)."""
 
-    __slots__ = ("cid", "sid", "name", "entry", "resolved", "access", "max_count")
+    __slots__ = ("cid", "sid", "name", "entry", "resolved", "access", "max_count", "guard")
 
     def __init__(self, cid: int, sid: int, name: str, resolved: Resolved, access: int):
+        #: the ChannelData's access guard (:mod:`iocgate.security`), or None
+        self.guard = getattr(resolved.entry.data, "access_guard", None)
         self.cid = cid
         self.sid = sid
         self.name = name
@@ -127,6 +132,7 @@ class Circuit:
         self.busy = False
         self.closing: str | None = None
         self.errors = RepeatLog(log, f"client {address[0]}:{address[1]}")
+        server.circuits[self] = None
         self._handlers = {
             wire.VERSION: self._version, wire.ECHO: self._echo,
             wire.HOST_NAME: self._host_name, wire.CLIENT_NAME: self._client_name,
@@ -250,6 +256,7 @@ class Circuit:
         self._backlog.clear()
         if self._log_clients:
             clientlog.disconnected(self)
+        self.server.circuits.pop(self, None)
         for sub in list(self.subscriptions.values()):
             self.server.remove_subscription(sub)
         self.subscriptions.clear()
@@ -293,11 +300,76 @@ class Circuit:
     def _echo(self, *_message) -> None:
         self._out.append(wire.ECHO_REPLY)
 
-    def _host_name(self, _c, _t, _n, _p1, _p2, _h, payload) -> None:
-        self.hostname = wire.decode_string(payload)
+    def _host_name(self, *message) -> None:
+        if self._renamed(message, "host"):
+            self.hostname = wire.decode_string(message[6])
 
-    def _client_name(self, _c, _t, _n, _p1, _p2, _h, payload) -> None:
-        self.username = wire.decode_string(payload)
+    def _client_name(self, *message) -> None:
+        if self._renamed(message, "user"):
+            self.username = wire.decode_string(message[6])
+
+    def _renamed(self, message, what: str) -> bool:
+        """Whether a new host or user name may be taken: as rsrv, not once a channel
+        exists (its access rights were granted to the old name)."""
+        if not self.channels:
+            return True
+        self._error(message, 0xFFFFFFFF, wire.ECA_INTERNAL, f"attempts to use protocol to "
+                    f"set {what} name after creating first channel ignored by server")
+        return False
+
+    # -- access security (iocgate.security): rights, their updates, the put audit -------
+    def _access(self, name: str, entry, guard) -> int:
+        access = (_READ_ACCESS | _WRITE_ACCESS if entry.always_read_write
+                  else int(entry.data.check_access(self.hostname, self.username)))
+        if guard is not None:
+            access &= guard.rights(name, self.hostname, self.username, self.address[0])
+        return access
+
+    def refresh_access(self) -> None:
+        """Re-evaluate the rights of every guarded channel; send the changed ones."""
+        for channel in self.channels.values():
+            if channel.guard is not None:
+                access = self._access(channel.name, channel.entry, channel.guard)
+                if access != channel.access:
+                    channel.access = access
+                    self._late(wire.HEADER.pack(wire.ACCESS_RIGHTS, 0, 0, 0, channel.cid,
+                                                access))
+
+    def _audit(self, channel: Channel, dbr_type: int, count: int, payload: bytes):
+        """``finish(status)`` reporting this put to the channel's guard, or None."""
+        guard = channel.guard
+        if guard is None or not guard.auditing:
+            return None
+        data = channel.entry.data
+        old = data.value
+
+        def finish(status: int) -> None:
+            if status == wire.ECA_NORMAL:
+                new = data.value
+            else:  # what was asked for
+                try:
+                    new = wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type,
+                                          count)
+                except Exception:
+                    new = payload
+            guard.audit(channel.name, self.hostname, self.username, old, new, status)
+        return finish
+
+    def _put_outcome(self, channel: Channel, dbr_type: int, count: int,
+                     payload: bytes) -> Outcome | None:
+        """``finish(status, text)`` that logs (``-v``) and audits this put, or None."""
+        logged = clientlog.put_logger(self, channel) if self._log_clients else None
+        audit = self._audit(channel, dbr_type, count, payload)
+        if logged is None and audit is None:
+            return None
+
+        def finish(status: int, text: str | None) -> None:
+            if logged is not None:
+                logged(None if status == wire.ECA_NORMAL else text)
+            if audit is not None:
+                audit(status)
+
+        return finish
 
     def _create_chan(self, _c, _t, _n, cid, _version, _h, payload) -> None:
         name = wire.decode_string(payload)
@@ -305,22 +377,15 @@ class Circuit:
         if resolved is None:
             self._out.append(wire.HEADER.pack(wire.CREATE_CH_FAIL, 0, 0, 0, cid, 0))
             return
-        access = self.access_rights(resolved)
         sid = self._next_sid
         self._next_sid += 1
-        self.channels[sid] = Channel(cid, sid, name, resolved, access)
+        channel = self.channels[sid] = Channel(cid, sid, name, resolved, 0)
+        if channel.guard is not None:
+            channel.guard.attach(self.server)
+        access = channel.access = self._access(name, resolved.entry, channel.guard)
         self._out.append(wire.HEADER.pack(wire.ACCESS_RIGHTS, 0, 0, 0, cid, access)
                          + wire.header(wire.CREATE_CHAN, 0, resolved.native_type,
                                        resolved.max_count, cid, sid))
-
-    def access_rights(self, resolved: Resolved) -> int:
-        """The ACCESS_RIGHTS bits (1 read, 2 write) of a new channel to ``resolved`` for
-        this client (``hostname``, ``username``, ``address``): the one place they are
-        decided, from the ChannelData's ``check_access``."""
-        entry = resolved.entry
-        if entry.always_read_write:
-            return _READ_ACCESS | _WRITE_ACCESS
-        return int(entry.data.check_access(self.hostname, self.username))
 
     def _clear_channel(self, *message) -> None:
         channel = self._channel(message)
@@ -409,6 +474,8 @@ class Circuit:
                      else channel.read_type(dbr_type))
         coro = entry.data.auth_read(self.hostname, self.username, read_type,
                                     user_address=self.address)
+        if channel.guard is not None:  # a putter (e.g. the instrument lock's) sees who asked
+            coro = as_client(coro, Client(self.hostname, self.username))
         self._start(lambda finish: drive(coro, finish, self.server.spawn,
                                          inline=entry.inline_read), done)
 
@@ -426,10 +493,10 @@ class Circuit:
         if channel is None:
             return
         notify = command == wire.WRITE_NOTIFY
-        logged = clientlog.put_logger(self, channel) if self._log_clients else None
+        outcome = self._put_outcome(channel, dbr_type, count, payload)
         if dbr_type > wire.MAX_DBR_TYPE:  # RSRV answers, then drops the client
             self._write_failed(message, channel, notify, wire.ECA_BADTYPE, "bad DBR type",
-                               logged)
+                               outcome)
             self._close_circuit(f"put with invalid DBR type {dbr_type}")
             return
         status = 0
@@ -440,7 +507,7 @@ class Circuit:
         elif count > channel.max_count or count == 0:
             status = wire.ECA_BADCOUNT
         if status:
-            self._write_failed(message, channel, notify, status, "write refused", logged)
+            self._write_failed(message, channel, notify, status, "write refused", outcome)
             return
         entry = channel.entry
         integer = (_FROM_TEXT.get(channel.resolved.native_type)
@@ -452,7 +519,7 @@ class Circuit:
             except ValueError:
                 numbers = None  # no number: the ChannelData's own path refuses (and says why)
             if numbers is not None:
-                self._write_numbers(message, channel, notify, numbers, logged)
+                self._write_numbers(message, channel, notify, numbers, outcome)
                 return
         fast = entry.fast
         scalar = (wire.scalar_value(entry.data, dbr_type, count, payload)
@@ -460,7 +527,7 @@ class Circuit:
         if scalar is not None and fast is not None and fast.write(
                 scalar[0] if entry.inline_write
                 else dbr_value(entry.data, dbr_type, count, payload), self.server):
-            self._write_done(message, notify, logged)
+            self._write_done(message, notify, outcome)
             return
         if not entry.inline_write:
             scalar = None
@@ -470,7 +537,7 @@ class Circuit:
                 data = wire.put_values(payload[md_size:], dbr_type, count)
                 metadata = extract_metadata(payload[:md_size], dbr_type)
             except Exception as exc:
-                self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc), logged)
+                self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc), outcome)
                 return
         if scalar is not None:
             # Same result as auth_write -> write_from_dbr for a same-type numeric scalar with
@@ -480,50 +547,52 @@ class Circuit:
             coro = entry.data.auth_write(self.hostname, self.username, data,
                                          ChannelType(dbr_type), metadata,
                                          user_address=self.address)
-        self._finish_write(message, channel, notify, coro, logged)
+        self._finish_write(message, channel, notify, coro, outcome)
 
     def _write_numbers(self, message, channel: Channel, notify: bool, numbers: list,
-                       logged: Callable[[str | None], None] | None = None) -> None:
+                       outcome: Outcome | None = None) -> None:
         """A text put converted to numbers, as an EPICS IOC does; the ChannelData gets
         Python numbers (its ``write``, as for a put of its own type)."""
         if not wire.numbers_fit(channel.resolved.native_type, numbers):
             self._write_failed(message, channel, notify, wire.ECA_PUTFAIL, "out of range",
-                               logged)
+                               outcome)
             return
         entry = channel.entry
         value = numbers[0] if len(numbers) == 1 else numbers
         if (len(numbers) == 1 and entry.fast is not None
                 and entry.fast.write(value, self.server)):
-            self._write_done(message, notify, logged)
+            self._write_done(message, notify, outcome)
             return
-        self._finish_write(message, channel, notify, entry.data.write(value), logged)
+        self._finish_write(message, channel, notify, entry.data.write(value), outcome)
 
     def _finish_write(self, message, channel: Channel, notify: bool, coro,
-                      logged: Callable[[str | None], None] | None = None) -> None:
+                      outcome: Outcome | None = None) -> None:
         """Run a ChannelData write for a put request, in order, and answer it."""
 
         def done(_result, exc) -> None:
             if exc is not None:
                 self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
-                                   f"{type(exc).__name__}: {exc}", logged)
+                                   f"{type(exc).__name__}: {exc}", outcome)
             else:
-                self._write_done(message, notify, logged)
+                self._write_done(message, notify, outcome)
 
+        if channel.guard is not None:  # a putter (e.g. the instrument lock's) sees who asked
+            coro = as_client(coro, Client(self.hostname, self.username))
         self._start(lambda finish: drive(coro, finish, self.server.spawn,
                                          inline=channel.entry.inline_write), done)
 
     def _write_done(self, message, notify: bool,
-                    logged: Callable[[str | None], None] | None = None) -> None:
-        if logged is not None:
-            logged(None)
+                    outcome: Outcome | None = None) -> None:
+        if outcome is not None:
+            outcome(wire.ECA_NORMAL, None)
         if notify:
             self._late(wire.header(wire.WRITE_NOTIFY, 0, message[1], message[2],
                                    wire.ECA_NORMAL, message[4]))
 
     def _write_failed(self, message, channel: Channel, notify: bool, status: int,
-                      text: str, logged: Callable[[str | None], None] | None = None) -> None:
-        if logged is not None:
-            logged(text)
+                      text: str, outcome: Outcome | None = None) -> None:
+        if outcome is not None:
+            outcome(status, text)
         if notify:
             self._late(wire.header(wire.WRITE_NOTIFY, 0, message[1], message[2], status,
                                    message[4]))

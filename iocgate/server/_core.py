@@ -20,7 +20,7 @@ from ._drive import drive
 from ._pvdb import PVDatabase
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._circuit import Subscription
+    from ._circuit import Circuit, Subscription
 
 log = logging.getLogger("iocgate.server")
 
@@ -58,6 +58,13 @@ class ServerCore:
         self._subscribers: Dict[SubscriptionSpec, Dict[Subscription, None]] = {}
         self._sized_for = -1
         self._max_payload = PAYLOAD_MARGIN
+        self.circuits: Dict[Circuit, None] = {}
+
+    def refresh_access(self) -> None:
+        """Re-evaluate every open channel's access rights (called by an access guard, see
+        :mod:`iocgate.security`); changes are sent to the clients."""
+        for circuit in list(self.circuits):
+            circuit.refresh_access()
 
     # -- UDP -------------------------------------------------------------------------
     def handle_datagram(self, datagram: bytes, unanswered: list | None = None
