@@ -6,6 +6,7 @@ Usage::
     python benchmarks/scan_bound_pvs.py [--devices 10] [--pvs 100] [--period 0.1]
                                         [--seconds 15] [--warmup 3] [--case both]
                                         [--server caproto|iocgate] [--compound N]
+                                        [--missed skip|restart|immediate|terminate]
 
 The instruments are :class:`devices.simserver.LineSimulator` threads in one child process on
 127.0.0.1, answering ``CH<k>?`` with a fresh number every time (so every read changes its PV).
@@ -23,7 +24,8 @@ The child measures, after ``--warmup`` s, for ``--seconds`` s: device reads/s (s
 PVs read), scan passes/s per instrument, and its own CPU (user+system s / wall s, from
 ``resource.getrusage``). This process counts the monitor events ``camonitor`` receives for one
 PV per instrument, to show the updates reach CA clients, and the simulators' CPU over the
-same window (from /proc; near 100 % means they, not the IOC, set the pace). Prints one table.
+same window (from /proc; near 100 % means they, not the IOC, set the pace). Prints one table,
+and for iocgate the timing of its scan passes (see :func:`pass_stats`).
 """
 
 from __future__ import annotations
