@@ -6,6 +6,7 @@ Usage::
     python benchmarks/scan_bound_pvs.py [--devices 10] [--pvs 100] [--period 0.1]
                                         [--seconds 15] [--warmup 3] [--case both]
                                         [--server caproto|iocgate] [--compound N]
+                                        [--missed skip|restart|immediate|terminate]
 
 The instruments are :class:`devices.simserver.LineSimulator` threads in one child process on
 127.0.0.1, answering ``CH<k>?`` with a fresh number every time (so every read changes its PV).
@@ -23,7 +24,8 @@ The child measures, after ``--warmup`` s, for ``--seconds`` s: device reads/s (s
 PVs read), scan passes/s per instrument, and its own CPU (user+system s / wall s, from
 ``resource.getrusage``). This process counts the monitor events ``camonitor`` receives for one
 PV per instrument, to show the updates reach CA clients, and the simulators' CPU over the
-same window (from /proc; near 100 % means they, not the IOC, set the pace). Prints one table.
+same window (from /proc; near 100 % means they, not the IOC, set the pace). Prints one table,
+and for iocgate the timing of its scan passes (see :func:`pass_stats`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import resource
@@ -91,14 +94,16 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 # ------------------------------------------------------------------ the two IOCs (child side)
-def iocgate_pvdb(ports: Sequence[int], pvs: int, period: float, compound: int = 1
-                 ) -> Tuple[Dict[str, Any], Any]:
+def iocgate_pvdb(ports: Sequence[int], pvs: int, period: float, compound: int = 1,
+                 missed: str = "") -> Tuple[Dict[str, Any], Any]:
     """One DeviceGroup per instrument; returns the pvdb and ``passes() -> (passes, reads)``.
     With ``compound`` > 1 the instruments are read as SCPI, that many queries per message."""
     from iocgate import DeviceGroup, pvproperty
     from iocgate.nodes import ControlSystem
 
     attrs: Dict[str, Any] = {"scan_period": period}
+    if missed:
+        attrs["missed_scans"] = missed
     for k in range(pvs):
         node = f"CH{k}" if compound > 1 else {"get": f"CH{k}?"}
         attrs[f"ch{k}"] = pvproperty(name=f"CH{k}", node=node, value=0.0,
@@ -119,7 +124,53 @@ def iocgate_pvdb(ports: Sequence[int], pvs: int, period: float, compound: int = 
         done = sum(group.scanner.passes for group in groups)
         return done, done * pvs
 
+    passes.timings = [time_passes(group.scanner) for group in groups]  # type: ignore
     return pvdb, passes
+
+
+def time_passes(scanner: Any) -> List[Tuple[float, float, float]]:
+    """Record ``(due, start, end)`` (monotonic s) of every pass of ``scanner``: how late it
+    started against its grid point, and how long its device reads and publishing took."""
+    timings: List[Tuple[float, float, float]] = []
+    scan_once = scanner.scan_once
+
+    async def timed(due: Any) -> None:
+        grid, start = min(item.next_due for item in due), time.monotonic()
+        try:
+            await scan_once(due)
+        finally:
+            timings.append((grid, start, time.monotonic()))
+
+    scanner.scan_once = timed
+    return timings
+
+
+def pass_stats(timings: Sequence[Sequence[Tuple[float, float, float]]], t0: float,
+               t1: float, period: float) -> Dict[str, float]:
+    """Per-pass figures over the window [t0, t1] (monotonic s), all devices pooled: start
+    lateness against the grid and pass duration (median, 90th percentile, max, in ms), the
+    share of passes that ended past their next grid point, and the passes/s per device these
+    same durations give under each missed-scan policy (``skip``: a pass holds its period
+    rounded up to whole periods; ``restart``: the longer of its duration and the period;
+    ``back to back``: its duration alone, the bound of the device reads themselves)."""
+    rows = [row for device in timings for row in device if t0 <= row[1] <= t1]
+    if not rows:
+        return {}
+    late = sorted(start - grid for grid, start, _ in rows)
+    took = sorted(end - start for _, start, end in rows)
+    over = sum(1 for grid, _, end in rows if end > grid + period)
+    skip = sum(period * max(1, math.ceil((end - grid) / period - 1e-9))
+               for grid, _, end in rows)
+    restart = sum(max(end - start, period) for _, start, end in rows)
+
+    def pct(values: List[float], q: float) -> float:
+        return 1000 * values[min(len(values) - 1, int(q * len(values)))]
+
+    return {"late_ms_p50": pct(late, 0.5), "late_ms_p90": pct(late, 0.9),
+            "late_ms_max": pct(late, 1.0), "took_ms_p50": pct(took, 0.5),
+            "took_ms_p90": pct(took, 0.9), "took_ms_max": pct(took, 1.0),
+            "overran": over / len(rows), "skip_hz": len(rows) / skip,
+            "restart_hz": len(rows) / restart, "back_to_back_hz": len(rows) / sum(took)}
 
 
 def caproto_pvdb(ports: Sequence[int], pvs: int, period: float
@@ -170,14 +221,14 @@ def cpu_seconds() -> float:
 
 async def serve_and_measure(case: str, ports: Sequence[int], pvs: int, period: float,
                             warmup: float, seconds: float, server_core: str = "caproto",
-                            compound: int = 1) -> Dict[str, float]:
+                            compound: int = 1, missed: str = "") -> Dict[str, float]:
     if server_core == "iocgate":
         from iocgate.server import start_server
     else:
         from caproto.asyncio.server import start_server
 
     if case == "iocgate":
-        pvdb, passes = iocgate_pvdb(ports, pvs, period, compound)
+        pvdb, passes = iocgate_pvdb(ports, pvs, period, compound, missed)
     else:
         pvdb, passes = caproto_pvdb(ports, pvs, period)
     server = asyncio.ensure_future(start_server(pvdb, interfaces=[LOOPBACK]))
@@ -191,9 +242,10 @@ async def serve_and_measure(case: str, ports: Sequence[int], pvs: int, period: f
         cpu = cpu_seconds() - cpu0
     finally:
         server.cancel()
+    stats = pass_stats(getattr(passes, "timings", []), wall0, wall0 + wall, period)
     return {"t0": t0, "t1": t0 + wall, "wall": wall, "cpu": cpu,
             "passes_per_device_s": (passes1 - passes0) / len(ports) / wall,
-            "reads_s": (reads1 - reads0) / wall}
+            "reads_s": (reads1 - reads0) / wall, **stats}
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -202,7 +254,7 @@ def child_main(args: argparse.Namespace) -> None:
     ports = [int(port) for port in args.child.split(",")]
     result = asyncio.run(serve_and_measure(args.case, ports, args.pvs, args.period,
                                            args.warmup, args.seconds, args.server,
-                                           args.compound))
+                                           args.compound, args.missed))
     print(json.dumps(result), flush=True)
 
 
@@ -230,7 +282,7 @@ def run_case(case: str, ports: Sequence[int], sims_pid: int, args: argparse.Name
     cmd = [sys.executable, __file__, "--child", ",".join(map(str, ports)), "--case", case,
            "--pvs", str(args.pvs), "--period", str(args.period), "--warmup", str(args.warmup),
            "--seconds", str(args.seconds), "--server", args.server,
-           "--compound", str(args.compound)]
+           "--compound", str(args.compound), "--missed", args.missed]
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     stamps: List[float] = []
     stop = threading.Event()
@@ -276,6 +328,9 @@ def main() -> None:
                         help="CA server core serving both cases (default: %(default)s)")
     parser.add_argument("--compound", type=int, default=1,
                         help="iocgate: SCPI queries per message (default: %(default)s)")
+    parser.add_argument("--missed", default="",
+                        choices=("", "skip", "immediate", "restart", "terminate"),
+                        help="iocgate: missed-scan policy (default: DeviceGroup's own)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: run one IOC
     parser.add_argument("--instruments", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -310,6 +365,15 @@ def compare(args: argparse.Namespace) -> None:
         print(f"{case:<10} {res['reads_s']:>9.0f} {res['passes_per_device_s']:>13.2f} "
               f"{res['monitor_events_per_pv_s']:>16.2f} {res['cpu'] / res['wall']:>7.0%} "
               f"{res.get('sim_cpu', float('nan')):>7.0%}")
+    for case, res in results.items():
+        if "overran" in res:
+            print(f"{case}: pass start late vs grid p50/p90/max "
+                  f"{res['late_ms_p50']:.1f}/{res['late_ms_p90']:.1f}/{res['late_ms_max']:.1f} ms;"
+                  f" pass took p50/p90/max {res['took_ms_p50']:.1f}/{res['took_ms_p90']:.1f}/"
+                  f"{res['took_ms_max']:.1f} ms; {res['overran']:.0%} of passes ended past "
+                  f"their period; these durations give {res['skip_hz']:.2f} passes/s/dev "
+                  f"under skip, {res['restart_hz']:.2f} under restart, "
+                  f"{res['back_to_back_hz']:.2f} back to back")
 
 
 if __name__ == "__main__":

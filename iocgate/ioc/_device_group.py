@@ -23,13 +23,14 @@ class DeviceGroup(SafetyPVs):
         device_config: how the command line and the simulator make the device node
             (:class:`~iocgate.DeviceConfig`); used by :func:`~iocgate.run_ioc`.
         scan_period: default seconds between reads of a bound property.
-        missed_scans: the policy when a scan pass overruns (``"skip"``, ``"immediate"``,
-            ``"terminate"``).
+        missed_scans: the policy when a scan pass overruns (``"restart"``, the default,
+            as an EPICS periodic scan: the late pass runs at once; ``"skip"``,
+            ``"immediate"``, ``"terminate"``; see :class:`~iocgate.MissedScans`).
     """
 
     device_config: ClassVar[Optional[Any]] = None
     scan_period: ClassVar[float] = 1.0
-    missed_scans: ClassVar[str] = MissedScans.SKIP.value
+    missed_scans: ClassVar[str] = MissedScans.RESTART.value
 
     def __init__(self, prefix: Optional[str] = None, *, device: Any = None,
                  scan_period: Optional[float] = None, **kwargs: Any):

@@ -19,11 +19,15 @@ class MissedScans(str, enum.Enum):
 
     IMMEDIATE: run the late passes at once, back to back, until caught up.
     SKIP: drop the missed passes and continue on the original period grid.
+    RESTART: run one late pass at once, then count the period from it (an EPICS periodic
+    scan thread's rule: passes run back to back while they take longer than the period, and
+    no pass waits for a grid point it has missed).
     TERMINATE: stop scanning; every scanned PV goes to a SCAN/INVALID alarm.
     """
 
     IMMEDIATE = "immediate"
     SKIP = "skip"
+    RESTART = "restart"
     TERMINATE = "terminate"
 
 
@@ -81,7 +85,7 @@ class DeviceScanner:
     """
 
     def __init__(self, items: List[ScanItem], read_many: Callable[..., Any],
-                 health: Optional[DeviceHealthSink], missed: MissedScans = MissedScans.SKIP,
+                 health: Optional[DeviceHealthSink], missed: MissedScans = MissedScans.RESTART,
                  clock: Callable[[], float] = time.monotonic):
         self.items = items
         self._read_many = read_many
@@ -205,6 +209,8 @@ class DeviceScanner:
             if self.missed is MissedScans.SKIP:
                 missed = int((now - item.next_due) // item.period) + 1
                 item.next_due += missed * item.period
+            elif self.missed is MissedScans.RESTART:
+                item.next_due = now
         if overran:
             if not self._late_counted:  # not counted yet while the pass ran
                 self.overruns += 1

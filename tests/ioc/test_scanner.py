@@ -169,6 +169,19 @@ def test_immediate_policy_runs_late_passes_back_to_back_then_catches_up():
     assert not scanner.terminated
 
 
+def test_restart_policy_runs_a_late_pass_at_once_then_counts_the_period_from_it():
+    scanner, instrument, clock, _ = make_scanner(end=6.0, missed=MissedScans.RESTART)
+    for item in scanner.items:
+        item.period = 1.0
+    instrument.read_times = [1.25, 0.0, 0.0, 1.5, 0.0]  # two slow passes, a little late each
+    run(scanner, clock)
+    starts = [start for start, _ in instrument.batches]
+    # EPICS periodic scan: no pass waits for a grid point it missed (SKIP would wait to 2.0)
+    assert starts == [0.0, 1.25, 2.25, 3.25, 4.75, 5.75]
+    assert scanner.overruns == 2
+    assert not scanner.terminated
+
+
 def test_terminate_policy_stops_after_the_first_overrun():
     scanner, instrument, clock, _ = make_scanner(end=100.0, missed=MissedScans.TERMINATE)
     instrument.read_times = [1.5]
