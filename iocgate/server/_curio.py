@@ -99,7 +99,13 @@ def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = N
         await stop.wait()
         await task.cancel()
 
-    previous = {signum: signal.signal(signum, lambda *_: stop.set())
+    def request_stop(signum: int, frame: Any) -> None:
+        # A named function, not a lambda: curio's UniversalEvent.set() looks through a
+        # nested '<lambda>' frame at the frame the signal interrupted, and in a coroutine
+        # returns an (unawaited) coroutine instead of setting the event.
+        stop.set()
+
+    previous = {signum: signal.signal(signum, request_stop)
                 for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         curio.run(main)

@@ -357,15 +357,6 @@ class LoopTaskFieldPVs(LoopTaskPVs):
 
     field_kinds: Dict[str, Kind]
 
-    async def _show_polled_now(self) -> None:
-        """Read and show the polled nodes now (what a command changed shows when its put
-        completes, not at the next poll)."""
-        polled = self._polled
-        items = await _compat.wait_future(in_thread(lambda: [_read(s) for s in polled],
-                                                    name=f"read {self.task.name}"))
-        for served, item in zip(polled, items):
-            await self.show_item(served.export.name, item)
-
     async def show_item(self, key: str, value: Any) -> None:
         if key.startswith(READOUT):
             name = key[len(READOUT):]

@@ -110,3 +110,24 @@ def test_shutdown_goes_on_without_a_task_that_ignores_cancellation(monkeypatch, 
     asyncio.run(main())
     assert ran == ["shutdown hook"]
     assert "ignore cancellation" in caplog.text
+
+
+CURIO_SIGNAL = """
+import signal
+from iocgate.server._curio import run
+
+async def hook(async_lib):
+    signal.raise_signal(signal.SIGTERM)  # handled while this coroutine's frame runs
+
+run({}, interfaces=["127.0.0.1"], startup_hook=hook)
+print("returned")
+"""
+
+
+def test_curio_server_stops_on_a_signal_that_lands_in_a_coroutine():
+    # curio's UniversalEvent.set() called from a lambda signal handler looked at the
+    # interrupted (coroutine) frame and returned an unawaited coroutine: the IOC never ended
+    result = subprocess.run([sys.executable, "-c", CURIO_SIGNAL], env=subprocess_env(free_port()),
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "returned", result.stderr
+    assert "never awaited" not in result.stderr

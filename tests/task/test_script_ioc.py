@@ -123,19 +123,6 @@ def test_stop_and_start_from_pvs(ioc):
     ioc.monitor(["T:LOOP_COUNT"], done=lambda lines: len(lines) >= 3)
 
 
-def test_script_ioc_on_trio(tmp_path):
-    # curio: the mailbox is tested in-process (test_loop_task); a curio IOC process sometimes
-    # hangs in the server's shutdown under heavy load, which is not the task's doing
-    process = start_script_ioc(tmp_path, "trio")
-    try:
-        process.monitor(["T:COUNT"], done=lambda lines: len(lines) >= 3)
-        assert process.caput("T:add", "1 1").returncode == 0
-        assert process.caget("T:add_RESULT") == "2.0"
-        assert process.caput("T:VOLT", "99").returncode != 0
-    finally:
-        process.stop()
-
-
 def test_pyepics_sees_units_states_and_calls_commands(ioc):
     found = ioc.pyepics(
         "volt = epics.PV('T:VOLT'); fail = epics.PV('T:FAIL')\n"
