@@ -75,7 +75,8 @@ def decode(text: str) -> Dict[str, Any]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` atomically, keeping the old file as ``path.bak``.
+    """Replace ``path`` by ``text`` atomically, keeping the old file as ``path.bak`` if it
+    is a complete autosave file (a corrupt one never replaces a good backup).
 
     Raises:
         OSError: the directory is not writable or the disk is full; ``path`` is unchanged.
@@ -85,7 +86,7 @@ def write_atomic(path: Path, text: str) -> None:
         file.write(text)
         file.flush()
         os.fsync(file.fileno())
-    if path.exists():
+    if _is_intact(path):
         backup = path.with_name(path.name + ".bak")
         link = path.with_name(path.name + ".bak.tmp")
         try:
@@ -99,6 +100,14 @@ def write_atomic(path: Path, text: str) -> None:
         os.replace(link, backup)
     os.replace(tmp, path)
     _fsync_directory(path.parent)
+
+
+def _is_intact(path: Path) -> bool:
+    try:
+        decode(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, AutosaveError):
+        return False
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -176,8 +185,12 @@ class Autosave:
         """
         values, source = read_saved(self.path)
         if source is None:
-            log.info("autosave: nothing saved in %s yet; starting from the defaults",
-                     self.path.parent)
+            if self.path.exists() or self.path.with_name(self.path.name + ".bak").exists():
+                log.error("autosave: no usable file in %s; starting from the defaults",
+                          self.path.parent)
+            else:
+                log.info("autosave: nothing saved in %s yet; starting from the defaults",
+                         self.path.parent)
             return []
         to_device, restored = [], 0
         for item in self.items:

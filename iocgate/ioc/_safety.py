@@ -118,7 +118,8 @@ class SafetyPVs(HealthPVs):
             autosave_delay: seconds from a change to its save at most.
 
         Raises:
-            AcfError, OSError: the ACF file is invalid or unreadable.
+            AcfError, OSError: the ACF file is invalid or unreadable, or the put log
+                cannot be opened (``OSError.filename`` says which).
         """
         if acf is not None:
             self.guard.check_client_ip = check_client_ip
@@ -238,8 +239,11 @@ def safety_from_arguments(ioc: Any, args: argparse.Namespace,
         ioc.configure_safety(acf=args.acf, check_client_ip=args.acf_check_client_ip,
                              put_log=args.put_log, autosave_dir=args.autosave_dir,
                              autosave_delay=args.autosave_delay)
-    except (AcfError, OSError) as exc:
+    except AcfError as exc:
         parser.error(f"--acf {args.acf}: {exc}")
+    except OSError as exc:
+        option = "--put-log" if args.put_log and exc.filename == args.put_log else "--acf"
+        parser.error(f"{option} {exc.filename}: {exc.strerror}")
     if not args.acf or not hasattr(signal, "SIGHUP"):
         yield
         return

@@ -54,6 +54,9 @@ class PutLog:
     Puts are kept in memory, merged per burst (see the module docstring), and written by
     :meth:`flush_due` once :data:`FLUSH_PERIOD` s have passed since the last write, so a
     crash loses at most that much.
+
+    Raises:
+        OSError: ``path`` cannot be opened for appending (checked here, at start).
     """
 
     def __init__(self, path: str, *, max_bytes: int = 10_000_000, backups: int = 5):
@@ -62,7 +65,7 @@ class PutLog:
         self.backups = backups
         self._pending: Dict[Tuple[str, str, str, str], List[Any]] = {}
         self._last_flush = time.monotonic()
-        self._file: Optional[TextIO] = None
+        self._file: Optional[TextIO] = open(path, "a", encoding="utf-8")
 
     def add(self, when: float, host: str, user: str, pv: str, old: Any, new: Any,
             result: str) -> None:

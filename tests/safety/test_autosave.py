@@ -76,6 +76,18 @@ def test_a_corrupt_file_restores_the_backup_and_says_so(tmp_path, caplog):
     assert f"{path} is unusable: not valid JSON" in caplog.text
 
 
+def test_a_corrupt_file_never_replaces_the_backup(tmp_path):
+    # restored from the backup, the next saves must not rotate the corrupt file over it
+    path = tmp_path / "autosave.json"
+    write_atomic(path, encode({"A": 1.0}, 0.0))
+    write_atomic(path, encode({"A": 2.0}, 1.0))
+    path.write_text("")  # truncated
+    write_atomic(path, encode({"A": 3.0}, 2.0))
+    assert decode((tmp_path / "autosave.json.bak").read_text()) == {"A": 1.0}
+    write_atomic(path, encode({"A": 4.0}, 3.0))
+    assert decode((tmp_path / "autosave.json.bak").read_text()) == {"A": 3.0}
+
+
 def test_no_usable_file_gives_the_defaults(tmp_path, caplog):
     path = tmp_path / "autosave.json"
     assert read_saved(path) == ({}, None)

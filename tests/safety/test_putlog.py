@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
+from iocgate.ioc._cli import make_parser
+from iocgate.ioc._safety import safety_from_arguments
 from iocgate.security import PutLog, format_put
+
+from .safety_ioc import SafetyIOC
 
 
 def lines(path):
@@ -45,3 +50,25 @@ def test_rotation_keeps_the_given_number_of_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["puts.log", "puts.log.1", "puts.log.2"]
     assert lines(path)[-1]["pv"] == "PV7"
     assert all(path.stat().st_size <= 300 for path in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("option, path, message", [
+    ("--acf", "missing.acf", "error: --acf {work}/missing.acf: No such file or directory"),
+    ("--acf", "bad.acf", "error: --acf {work}/bad.acf: Access rights must be NONE, READ or"
+                         " WRITE at line 1"),
+    ("--put-log", "no/dir/puts.log",
+     "error: --put-log {work}/no/dir/puts.log: No such file or directory"),
+    ("--put-log", ".", "error: --put-log {work}: Is a directory"),
+])
+def test_a_bad_option_file_stops_the_ioc_with_one_line_and_status_2(tmp_path, capsys, option,
+                                                                       path, message):
+    (tmp_path / "bad.acf").write_text("ASG(DEFAULT) {RULE(1, WRIT)}\n")
+    ioc = SafetyIOC()
+    argv = [option, str(tmp_path / path)]
+    parser, _ = make_parser(SafetyIOC, argv)
+    args = parser.parse_args(argv)
+    with pytest.raises(SystemExit) as stopped:
+        with safety_from_arguments(ioc, args, parser):
+            pass
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(message.format(work=tmp_path))
