@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple
 
-from devices.simserver import LineSimulator
+from ._lines import LineSimulator
 
 __all__ = ["ScpiAdapter", "ScpiServer", "header_matches", "split_message"]
 
@@ -268,7 +268,7 @@ def _unquote(text: str) -> str:
 
 
 class ScpiServer(LineSimulator):
-    """An :class:`ScpiAdapter` served by a :class:`~devices.simserver.LineSimulator`.
+    """An :class:`ScpiAdapter` served by a :class:`~iocgate.sim.LineSimulator`.
 
     Args:
         adapter: the interpreter.
