@@ -149,7 +149,7 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None) -> None:
         if not options:
             if config.simulator is None:
                 parser.error("this IOC has no simulator: give the device address")
-            simulation = config.simulator()
+            simulation = config.start_simulator(ioc_class)
             options = simulation.options
             log.info("no device address given: running the built-in simulator (%s)",
                      ", ".join(f"{key}={val}" for key, val in options.items()))

@@ -67,7 +67,9 @@ class DeviceConfig:
         default_port: TCP port when only ``--host`` is given.
         default_baudrate: serial baud rate when ``--baudrate`` is not given.
         timeout: default reply timeout in seconds (``--timeout``).
-        simulator: starts the built-in simulator; used when no address is given.
+        simulator: the built-in simulator, used when no address is given: a function that
+            starts it and returns a :class:`Simulation`, or a simulator class made from the
+            IOC's declaration (:class:`iocgate.sim.ScpiSimulator` and subclasses).
         link_options: extra keyword arguments for the transport (terminators, encoding).
     """
 
@@ -76,7 +78,7 @@ class DeviceConfig:
     default_port: Optional[int] = None
     default_baudrate: int = 9600
     timeout: float = 2.0
-    simulator: Optional[Callable[[], Simulation]] = None
+    simulator: Optional[Any] = None
     link_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -121,6 +123,26 @@ class DeviceConfig:
         if "serial" in chosen:
             chosen["baudrate"] = args.baudrate
         return chosen
+
+    def start_simulator(self, ioc_class: type) -> Simulation:
+        """Start the built-in simulator of ``ioc_class`` (see :attr:`simulator`).
+
+        Raises:
+            ValueError: this IOC has no simulator.
+        """
+        if self.simulator is None:
+            raise ValueError(f"{ioc_class.__name__} has no simulator: give the device address")
+        if not isinstance(self.simulator, type):
+            return self.simulator()
+        from ._declare import command_specs
+
+        handle = self.simulator(command_specs(ioc_class))
+        try:
+            options = handle.serve_for(self.transports, self.default_baudrate)
+        except BaseException:
+            handle.stop()
+            raise
+        return Simulation(options=options, handle=handle, stop=handle.stop)
 
     def open(self, options: Mapping[str, Any], timeout: float, control: Any = None) -> Any:
         """Make the device node for ``options`` (see :meth:`given_options`).

@@ -27,6 +27,17 @@ _LOOPBACK_ONLY = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("iocgate", "contract tests against real hardware "
+                                       "(iocgate.testing.contract_tests)")
+    group.addoption("--host", dest="iocgate_host", help="instrument host (TCP)")
+    group.addoption("--port", dest="iocgate_port", type=int, help="instrument TCP port")
+    group.addoption("--serial", dest="iocgate_serial", help="instrument serial port")
+    group.addoption("--resource", dest="iocgate_resource", help="instrument VISA resource")
+    group.addoption("--allow-writes", dest="iocgate_allow_writes", action="store_true",
+                    help="let contract tests put to real hardware (default: read-only)")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(_LOOPBACK_ONLY)
     try:
