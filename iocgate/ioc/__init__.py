@@ -10,10 +10,12 @@ from ._device import DeviceConfig, Simulation
 from ._device_group import DeviceGroup
 from ._group import PVGroup
 from ._health import Link
+from ._motor import AxisStatus, MotorAxis, MotorRecord, add_record_aliases
 from ._properties import pvproperty
 from ._scanner import MissedScans
 
 __all__ = [
+    "AxisStatus", "MotorAxis", "MotorRecord", "add_record_aliases",
     "Binding", "command_specs", "DeclaredPV", "DeviceConfig", "DeviceGroup", "get_pv_pair_wrapper",
     "Link", "make_parser", "MissedScans", "NodeSpec", "parse_number", "PVGroup", "pvproperty",
     "reading", "resolve_enum_state", "run_ioc", "serve", "setting", "Simulation", "SubGroup",

@@ -14,9 +14,12 @@ from __future__ import annotations
 import logging
 import os
 import select
+import shutil
 import socket
+import tempfile
 import threading
 import tty
+import weakref
 from typing import Callable, List, Optional, Set, Tuple
 
 __all__ = ["GARBAGE", "Faults", "LineSimulator"]
@@ -240,6 +243,17 @@ class LineSimulator:
             self._pty_link = link
             self._pty_wanted = True
         return self._open_pty()
+
+    def start_pty_link(self) -> str:
+        """:meth:`start_pty` with a symlink in a new temporary directory; returns the link's
+        path, which stays valid across :meth:`Faults.drop_connections` and :meth:`restart`
+        (a client reopening it reaches the new pseudo-terminal). The directory is removed
+        when the simulator is garbage-collected or the process exits."""
+        directory = tempfile.mkdtemp(prefix=f"{self.name}-")
+        weakref.finalize(self, shutil.rmtree, directory, True)
+        link = os.path.join(directory, "tty")
+        self.start_pty(link)
+        return link
 
     def stop(self) -> None:
         """Close the listener and every link, and wait for the worker threads to end.

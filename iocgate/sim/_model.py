@@ -164,7 +164,7 @@ class ScpiSimulator(ScpiServer):
             return {"host": "127.0.0.1", "port": self.start()}
         if "visa" in transports:
             return {"resource": f"TCPIP::127.0.0.1::{self.start()}::SOCKET"}
-        return {"serial": self.start_pty(), "baudrate": baudrate}
+        return {"serial": self.start_pty_link(), "baudrate": baudrate}
 
 
 class _DeclaredAdapter(ScpiAdapter):

@@ -116,8 +116,8 @@ class InstrumentContract:
     # ------------------------------------------------------------------ the contract
     def test_every_pv_is_named_documented_with_units_and_precision(self, ioc: RunningIOC):
         problems: List[str] = []
-        for prop in type(ioc.group)._pvs_.values():
-            spec, suffix = prop.pvspec, prop.pvspec.name
+        for attr, prop in type(ioc.group)._pvs_.items():
+            spec, suffix = prop.pvspec, ioc.group.attr_to_pvname[attr][len(ioc.prefix):]
             reply = ioc.get(suffix, data_type="control")
             kind = reply.data_type.name.replace("CTRL_", "")
             if suffix != suffix.upper():
