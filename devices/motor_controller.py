@@ -57,24 +57,51 @@ class MotionModel:
                  acceleration: float = 50.0, referenced: bool = True,
                  clock: Callable[[], float] = time.monotonic):
         self.travel = travel
-        self.velocity = velocity
-        self.acceleration = acceleration
-        self.soft_low, self.soft_high = travel
         self._clock = clock
         self._lock = threading.RLock()
         self._start, self._end, self._t0 = 0.0, 0.0, clock()
+        self._velocity, self._acceleration = velocity, acceleration
+        self.soft_low, self.soft_high = travel
         self._homing = False
         self.referenced = referenced
 
     # ------------------------------------------------------------------ motion
+    @property
+    def velocity(self) -> float:
+        """Cruise velocity, mm/s; a change applies from now on (a move under way goes on
+        from where it is)."""
+        return self._velocity
+
+    @velocity.setter
+    def velocity(self, mm_per_s: float) -> None:
+        with self._lock:
+            self._rebase()
+            self._velocity = float(mm_per_s)
+
+    @property
+    def acceleration(self) -> float:
+        """Acceleration, mm/s²; a change applies from now on."""
+        return self._acceleration
+
+    @acceleration.setter
+    def acceleration(self, mm_per_s2: float) -> None:
+        with self._lock:
+            self._rebase()
+            self._acceleration = float(mm_per_s2)
+
+    def _rebase(self) -> None:
+        """Restart the present move from where the stage is now (the profile's parameters
+        are about to change)."""
+        self._start, self._t0 = self.position, self._clock()
+
     def _duration(self, distance: float) -> float:
-        v, a = self.velocity, self.acceleration
+        v, a = self._velocity, self._acceleration
         if distance >= v * v / a:
             return distance / v + v / a
         return 2 * math.sqrt(distance / a)
 
     def _travelled(self, elapsed: float, distance: float) -> float:
-        v, a = self.velocity, self.acceleration
+        v, a = self._velocity, self._acceleration
         total = self._duration(distance)
         if elapsed >= total:
             return distance
@@ -112,8 +139,7 @@ class MotionModel:
     def move_to(self, target: float) -> None:
         """Start a move; a target beyond the travel stops at the end switch."""
         with self._lock:
-            start = self.position
-            self._start, self._t0 = start, self._clock()
+            self._rebase()
             self._end = min(max(target, self.travel[0]), self.travel[1])
             self._homing = False
 

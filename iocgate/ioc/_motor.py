@@ -109,6 +109,7 @@ class MotorRecord(PVGroup):
         self._egu, self._desc, self._prec = egu, desc, precision
         self.poll_moving, self.poll_idle = poll_moving, poll_idle
         self._busy = False  # a move or homing was commanded and has not ended yet
+        self._generation = 0  # counts commanded moves
         self._sleep: Any = None
         self._offset, self._sign = 0.0, 1  # OFF and the DIR sign, as the coordinates use them
 
@@ -212,6 +213,7 @@ class MotorRecord(PVGroup):
                                    severity=AlarmSeverity.INVALID_ALARM)
 
     async def _poll(self) -> Optional[AxisStatus]:
+        generation = self._generation  # a status read before a move must not end it
         try:
             status = await self.axis.status()
         except Exception as exc:  # a driver bug too must alarm, not end the polling
@@ -226,10 +228,8 @@ class MotorRecord(PVGroup):
                           (self.lls, int(low))):
             if pv.value != value:
                 await pv.write(value, verify_value=False)
-        if self._busy and not status.moving:
+        if self._busy and not status.moving and generation == self._generation:
             self._busy = False
-            await self.val.write(self.rbv.value if self.hls.value or self.lls.value
-                                 else self.val.value, verify_value=False)
             await self.dmov.write(1, verify_value=False)
         return status
 
@@ -240,17 +240,17 @@ class MotorRecord(PVGroup):
     async def _start(self, action: Any, dial_target: Optional[float]) -> None:
         if self.axis is None:
             raise DeviceError("no controller connected")
-        self._busy = True
         await self.dmov.write(0, verify_value=False)
         if dial_target is not None:
             await self.tdir.write(int(dial_target >= self.drbv.value), verify_value=False)
             await self.dval.write(dial_target, verify_value=False)
         try:
             await action
-        except DeviceError:
-            self._busy = False
+        except Exception:
             await self.dmov.write(1, verify_value=False)
             raise
+        self._generation += 1
+        self._busy = True
 
     # puts -------------------------------------------------------------------------------
     @val.putter
@@ -272,6 +272,8 @@ class MotorRecord(PVGroup):
         dial = self._dial(value)
         await self._start(self.axis.move(dial) if self.axis else None, dial)
         await self._wait_done()
+        if self.hls.value or self.lls.value:  # stopped by a switch: VAL is where it stopped
+            return self.rbv.value
         return value
 
     @stop.putter

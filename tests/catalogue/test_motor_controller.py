@@ -32,3 +32,50 @@ class TestMotorController(contract_tests(MotorControllerIOC)):
         assert seen["pyepics_position"] == pytest.approx(-2.0) and seen["pyepics_dmov"] == 1
         assert seen["pyepics_desc"] == "Axis 1 (SMC100-like stage)"
         assert seen["iocgate_position"] == pytest.approx(0.5)
+
+    def test_a_target_outside_the_soft_limits_is_refused_and_nothing_moves(self, ioc):
+        before = ioc.value("M1.RBV")
+        refused = ioc.caput("M1.VAL", 30)
+        assert refused.returncode == 1 and "write request failed" in refused.stderr
+        assert ioc.value("M1.RBV") == before and ioc.value("M1.DMOV") == 1
+
+    def test_the_end_switch_stops_a_move_and_sets_hls(self, ioc):
+        ioc.put("M1.VELO", [50.0])
+        ioc.put("M1.DHLM", [30.0])  # beyond the 25 mm travel of the stage
+        try:
+            assert ioc.put("M1.VAL", [28.0]).status.success
+            assert ioc.value("M1.RBV") == pytest.approx(25.0)
+            assert ioc.value("M1.HLS") == 1 and ioc.value("M1.VAL") == pytest.approx(25.0)
+        finally:
+            assert ioc.put("M1.VAL", [0.0]).status.success
+            ioc.put("M1.DHLM", [25.0])
+        assert ioc.value("M1.HLS") == 0
+
+    def test_stop_ends_a_move_early(self, ioc):
+        ioc.put("M1.VELO", [1.0])
+        try:
+            ioc.put("M1.VAL", [10.0], wait=False)
+            self.wait(lambda: ioc.value("M1.MOVN") == 1)
+            ioc.put("M1.STOP", [1])
+            self.wait(lambda: ioc.value("M1.DMOV") == 1)
+            assert 0 < ioc.value("M1.RBV") < 9 and ioc.value("M1.STOP") == 0
+        finally:
+            ioc.put("M1.VELO", [50.0])
+            assert ioc.put("M1.VAL", [0.0]).status.success
+
+    def test_set_mode_redefines_the_user_position_without_moving(self, ioc):
+        dial = ioc.value("M1.DRBV")
+        ioc.put("M1.SET", "Set")
+        try:
+            assert ioc.put("M1.VAL", [10.0]).status.success
+        finally:
+            ioc.put("M1.SET", "Use")
+        assert ioc.value("M1.RBV") == pytest.approx(10.0)
+        assert ioc.value("M1.DRBV") == pytest.approx(dial)
+        assert ioc.value("M1.OFF") == pytest.approx(10.0 - dial)
+        assert ioc.value("M1.HLM") == pytest.approx(25.0 + 10.0 - dial)
+        ioc.put("M1.OFF", [0.0])
+        assert ioc.value("M1.RBV") == pytest.approx(dial)
+
+    def test_the_bare_record_name_is_val(self, ioc):
+        assert ioc.value("M1") == ioc.value("M1.VAL")
