@@ -8,6 +8,7 @@ worker thread, so no event loop ever blocks).
 from ..transports import Endpoint, StreamEndpoint
 from ._base import ControlNode, clear_global_stop, global_stop_requested, request_global_stop
 from ._batch import aread_many, read_many
+from ._blocks import BlockQueryNode
 from ._http import HttpJsonNode, HttpJsonValueNode, HttpNode, HttpPathNode
 from ._plugins import ENTRY_POINT_GROUP, find_control_module
 from ._shell import ShellNode
@@ -32,7 +33,8 @@ from ._value import (
 )
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "ControlNode", "ControlSystem", "ControlThreadNode", "ConvertNode",
+    "ENTRY_POINT_GROUP", "BlockQueryNode", "ControlNode", "ControlSystem", "ControlThreadNode",
+    "ConvertNode",
     "Endpoint", "StreamEndpoint",
     "HttpJsonNode", "HttpJsonValueNode", "HttpNode", "HttpPathNode", "LineCommandNode",
     "LinesNode", "RampingNode", "RampingStatusNode", "ReadonlyNode", "ScpiCommandNode",

@@ -4,13 +4,14 @@ Nothing here imports a socket, serial or event-loop library. Parsers take the by
 so far and return either a result plus the leftover bytes, or :data:`NEED_DATA`.
 """
 
+from ._blocks import block_samples, format_block, take_block
 from ._declaration import CommandSpec, Dynamics
 from ._framing import NEED_DATA, NeedData, encode_line, take_line, take_until_prompt
 from ._scpi import completes_with_opc, format_set, has_query, parse_error, query_text
 from ._values import fill_template, format_value, parse_value
 
 __all__ = [
-    "NEED_DATA", "CommandSpec", "completes_with_opc", "Dynamics", "encode_line", "fill_template",
-    "format_set", "format_value", "has_query", "NeedData", "parse_error", "parse_value",
-    "query_text", "take_line", "take_until_prompt",
+    "NEED_DATA", "CommandSpec", "Dynamics", "NeedData", "block_samples", "completes_with_opc",
+    "encode_line", "fill_template", "format_block", "format_set", "format_value", "has_query",
+    "parse_error", "parse_value", "query_text", "take_block", "take_line", "take_until_prompt",
 ]

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import tty
 import weakref
-from typing import Callable, List, Optional, Set, Tuple
+from typing import Any, Callable, List, Optional, Set, Tuple
 
 __all__ = ["GARBAGE", "Faults", "LineSimulator"]
 
@@ -134,8 +134,8 @@ class LineSimulator:
     Args:
         handler: called with each received line (terminator stripped, decoded with
             ``encoding``; undecodable bytes become U+FFFD). Returns the reply line without
-            terminator, or ``None`` for no reply. Exceptions are logged and give no reply.
-            Empty lines are ignored.
+            terminator (``str``, or ``bytes`` sent as they are), or ``None`` for no reply.
+            Exceptions are logged and give no reply. Empty lines are ignored.
         terminator: line terminator for input and output. With ``"\\n"`` or ``"\\r\\n"`` input
             lines may end in either (a trailing ``"\\r"`` is stripped).
         encoding: text encoding on the wire.
@@ -144,7 +144,7 @@ class LineSimulator:
     Several TCP clients may be connected at once; each reply goes to the client that asked.
     """
 
-    def __init__(self, handler: Callable[[str], Optional[str]], terminator: str = "\n",
+    def __init__(self, handler: Callable[[str], Any], terminator: str = "\n",
                  encoding: str = "ascii", name: str = "sim"):
         if not terminator:
             raise ValueError("terminator must not be empty")
@@ -416,5 +416,10 @@ class LineSimulator:
         if faults.delay > 0 and link.closed.wait(faults.delay):
             return False
         term = self.terminator.encode(self.encoding)
-        data = GARBAGE if faults.garbage else reply.encode(self.encoding, "replace")
+        if faults.garbage:
+            data = GARBAGE
+        elif isinstance(reply, bytes):  # binary data (an IEEE 488.2 block) goes out as is
+            data = reply
+        else:
+            data = reply.encode(self.encoding, "replace")
         return link.write_all(data + term)
