@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Tuple
 
-TRANSPORTS = ("tcp", "serial", "visa")
+TRANSPORTS = ("tcp", "serial", "visa", "modbus")
 
 
 def positive_seconds(text: str) -> float:
@@ -63,7 +63,9 @@ class DeviceConfig:
         bridge: ``link -> device node`` that bound properties are relative to, e.g.
             ``lambda link: link.scpi(check_errors=True)``.
         transports: which of ``"tcp"`` (``--host``/``--port``), ``"serial"``
-            (``--serial``/``--baudrate``) and ``"visa"`` (``--resource``) the instrument speaks.
+            (``--serial``/``--baudrate``), ``"visa"`` (``--resource``) and ``"modbus"``
+            (Modbus TCP at ``--host``/``--port``; the bridge gets a
+            :class:`~iocgate.nodes.ModbusNode`) the instrument speaks.
         default_port: TCP port when only ``--host`` is given.
         default_baudrate: serial baud rate when ``--baudrate`` is not given.
         timeout: default reply timeout in seconds (``--timeout``).
@@ -91,7 +93,7 @@ class DeviceConfig:
         """Add the device options of this instrument to ``parser``."""
         group = parser.add_argument_group(
             "device", "where the instrument is; with no address the built-in simulator runs")
-        if "tcp" in self.transports:
+        if "tcp" in self.transports or "modbus" in self.transports:
             group.add_argument("--host", help="instrument host name or IP address (TCP)")
             group.add_argument("--port", type=_tcp_port, default=self.default_port,
                                help="instrument TCP port (default: %(default)s)")
@@ -159,6 +161,8 @@ class DeviceConfig:
         elif options.get("serial"):
             link = control.serial(options["serial"], baudrate=options.get(
                 "baudrate", self.default_baudrate), timeout=timeout, **extra)
+        elif options.get("host") and "modbus" in self.transports:
+            link = control.modbus(options["host"], int(options["port"]), timeout=timeout)
         elif options.get("host"):
             link = control.tcp(options["host"], int(options["port"]), timeout=timeout, **extra)
         else:

@@ -7,11 +7,19 @@ so far and return either a result plus the leftover bytes, or :data:`NEED_DATA`.
 from ._blocks import block_samples, format_block, take_block
 from ._declaration import CommandSpec, Dynamics
 from ._framing import NEED_DATA, NeedData, encode_line, take_line, take_until_prompt
+from ._modbus import (
+    ModbusException,
+    RegisterBank,
+    from_registers,
+    register_count,
+    to_registers,
+)
 from ._scpi import completes_with_opc, format_set, has_query, parse_error, query_text
 from ._values import fill_template, format_value, parse_value
 
 __all__ = [
-    "NEED_DATA", "CommandSpec", "Dynamics", "NeedData", "block_samples", "completes_with_opc",
+    "NEED_DATA", "CommandSpec", "Dynamics", "ModbusException", "NeedData", "RegisterBank",
+    "block_samples", "completes_with_opc", "from_registers", "register_count", "to_registers",
     "encode_line", "fill_template", "format_block", "format_set", "format_value", "has_query",
     "parse_error", "parse_value", "query_text", "take_block", "take_line", "take_until_prompt",
 ]

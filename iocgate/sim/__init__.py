@@ -8,11 +8,12 @@ same process as well as standalone (``python -m devices.<name> --control-port N`
 from ._cli import run_standalone, serve_backdoor
 from ._control import AttributeState, Backdoor, SimState
 from ._lines import GARBAGE, Faults, LineSimulator
+from ._modbus import ModbusSimulator
 from ._model import InstrumentState, ScpiSimulator
 from ._scpi import ScpiAdapter, ScpiServer, header_matches, split_message
 
 __all__ = [
-    "GARBAGE", "AttributeState", "Backdoor", "Faults", "header_matches", "InstrumentState",
-    "LineSimulator", "run_standalone", "ScpiAdapter", "ScpiServer", "ScpiSimulator",
-    "serve_backdoor", "SimState", "split_message",
+    "GARBAGE", "AttributeState", "Backdoor", "Faults", "InstrumentState", "LineSimulator",
+    "ModbusSimulator", "ScpiAdapter", "ScpiServer", "ScpiSimulator", "SimState",
+    "header_matches", "run_standalone", "serve_backdoor", "split_message",
 ]

@@ -365,7 +365,8 @@ class LineSimulator:
                 self._open_pty()
 
     def _split(self, buffer: bytes) -> Tuple[List[bytes], bytes]:
-        """Complete lines in ``buffer`` (terminators removed) and the unterminated rest."""
+        """Complete lines in ``buffer`` (terminators removed) and the unterminated rest.
+        A subclass framing messages otherwise overrides it and :meth:`_encode`."""
         term = self.terminator.encode(self.encoding)
         lenient = self.terminator in ("\n", "\r\n")
         sep = b"\n" if lenient else term
@@ -415,11 +416,11 @@ class LineSimulator:
             return True
         if faults.delay > 0 and link.closed.wait(faults.delay):
             return False
-        term = self.terminator.encode(self.encoding)
-        if faults.garbage:
-            data = GARBAGE
-        elif isinstance(reply, bytes):  # binary data (an IEEE 488.2 block) goes out as is
-            data = reply
-        else:
-            data = reply.encode(self.encoding, "replace")
-        return link.write_all(data + term)
+        return link.write_all(self._encode(GARBAGE if faults.garbage else reply))
+
+    def _encode(self, reply: Any) -> bytes:
+        """The bytes sent for ``reply``: text encoded, or bytes (an IEEE 488.2 block) as they
+        are, then the terminator. A subclass framing messages otherwise overrides it and
+        :meth:`_split`."""
+        data = reply if isinstance(reply, bytes) else reply.encode(self.encoding, "replace")
+        return data + self.terminator.encode(self.encoding)
