@@ -43,28 +43,43 @@ class Faults:
             (a hung instrument).
         garbage: pass commands to the handler (so sets take effect) but send :data:`GARBAGE`
             plus the terminator in place of every reply.
-        refuse: TCP only: accept new connections and close them at once (including clients
+        refuse: TCP: accept new connections and close them at once (including clients
             whose connect completed in the kernel but that the simulator had not accepted yet).
+            Pseudo-terminal: one hung up by :meth:`drop_connections` is not replaced until
+            ``refuse`` is cleared (an unplugged cable).
     """
 
-    def __init__(self, drop: Callable[[], None]):
+    def __init__(self, drop: Callable[[], None], replug: Callable[[], None]):
         self._drop = drop
+        self._replug = replug
+        self._refuse = False
         self.clear()
 
+    @property
+    def refuse(self) -> bool:
+        return self._refuse
+
+    @refuse.setter
+    def refuse(self, on: bool) -> None:
+        self._refuse = bool(on)
+        if not on:
+            self._replug()
+
     def clear(self) -> None:
-        """Remove every fault (connections already dropped stay dropped)."""
+        """Remove every fault (connections already dropped stay dropped; a pseudo-terminal
+        kept away by :attr:`refuse` comes back)."""
         self.delay: float = 0.0
         self.withhold: bool = False
         self.garbage: bool = False
-        self.refuse: bool = False
+        self.refuse = False
 
     def drop_connections(self) -> None:
         """Close every current client link now.
 
         TCP clients see end-of-file (or a reset). A pseudo-terminal is hung up: its master side
-        is closed, so the client's reads fail, and a fresh pseudo-terminal is opened in its
-        place (:attr:`LineSimulator.pty_path` changes; a ``link`` given to
-        :meth:`LineSimulator.start_pty` is re-pointed).
+        is closed, so the client's reads fail, and (unless :attr:`refuse` is set) a fresh
+        pseudo-terminal is opened in its place (:attr:`LineSimulator.pty_path` changes; a
+        ``link`` given to :meth:`LineSimulator.start_pty` is re-pointed).
         """
         self._drop()
 
@@ -152,7 +167,6 @@ class LineSimulator:
         self.terminator = terminator
         self.encoding = encoding
         self.name = name
-        self.faults = Faults(self._drop_all)
         self._lock = threading.Lock()  # guards the fields below
         self._handler_lock = threading.Lock()
         self._received: List[str] = []
@@ -165,6 +179,7 @@ class LineSimulator:
         self._pty_link: Optional[str] = None
         self._pty_wanted = False
         self._pty_served = False  # a pty was served before the last stop (for restart)
+        self.faults = Faults(self._drop_all, self._replug)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -359,10 +374,15 @@ class LineSimulator:
             pty.hang_up()
             if pty.thread is not None:
                 pty.thread.join(_JOIN_TIMEOUT)
-            with self._lock:
-                reopen = self._pty_wanted and self._pty is None
-            if reopen:
-                self._open_pty()
+            if not self.faults.refuse:
+                self._replug()
+
+    def _replug(self) -> None:
+        """Open a pseudo-terminal again if one is served and none is open."""
+        with self._lock:
+            reopen = self._pty_wanted and self._pty is None
+        if reopen:
+            self._open_pty()
 
     def _split(self, buffer: bytes) -> Tuple[List[bytes], bytes]:
         """Complete lines in ``buffer`` (terminators removed) and the unterminated rest.

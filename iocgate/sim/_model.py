@@ -158,8 +158,11 @@ class ScpiSimulator(ScpiServer):
         return None
 
     def serve_for(self, transports: Sequence[str], baudrate: int = 9600) -> Mapping[str, Any]:
-        """Start serving the way an IOC with these ``transports`` reaches it; return the
-        device options (``host``/``port``, ``resource`` or ``serial``/``baudrate``)."""
+        """Start serving the way an IOC with these ``transports`` reaches it (a serial-first
+        instrument on a pseudo-terminal, else TCP, else a VISA socket resource); return the
+        device options (``serial``/``baudrate``, ``host``/``port`` or ``resource``)."""
+        if transports[0] == "serial":
+            return {"serial": self.start_pty_link(), "baudrate": baudrate}
         if "tcp" in transports:
             return {"host": "127.0.0.1", "port": self.start()}
         if "visa" in transports:
