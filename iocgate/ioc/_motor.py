@@ -59,26 +59,11 @@ class MotorAxis(Protocol):
     async def set_soft_limits(self, low: float, high: float) -> None: ...
 
 
-class Direction(enum.IntEnum):
-    Pos = 0
-    Neg = 1
-
-
-class Freeze(enum.IntEnum):
-    Variable = 0
-    Frozen = 1
-
-
-class SetMode(enum.IntEnum):
-    Use = 0
-    Set = 1
-
-
-class Spmg(enum.IntEnum):
-    Stop = 0
-    Pause = 1
-    Move = 2
-    Go = 3
+# the motor record's menus, states in the record's order
+Direction = enum.IntEnum("Direction", [("Pos", 0), ("Neg", 1)])
+Freeze = enum.IntEnum("Freeze", [("Variable", 0), ("Frozen", 1)])
+SetMode = enum.IntEnum("SetMode", [("Use", 0), ("Set", 1)])
+Spmg = enum.IntEnum("Spmg", [("Stop", 0), ("Pause", 1), ("Move", 2), ("Go", 3)])
 
 
 def _pos(name: str, doc: str, value: float = 0.0, **kwargs: Any) -> pvproperty:

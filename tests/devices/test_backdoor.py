@@ -104,3 +104,25 @@ def test_standalone_freeze_cut_and_state_over_the_control_port(standalone):
     assert control.ask("GARBAGE ON") == "OK"
     assert _Lines(port).ask("VOLT?") == "\x15#!?garbage"
     assert control.ask("CLEAR") == "OK"
+
+
+SIMULATORS = ["power_supply", "temperature_controller", "dmm", "oscilloscope", "picoammeter",
+              "motor_controller", "vacuum_gauge", "process_controller"]
+
+
+def test_every_standalone_simulator_has_the_backdoor():
+    """All started at once (imports dominate), each asked for its faults and state."""
+    procs = {name: subprocess.Popen([sys.executable, "-m", f"devices.{name}", "--port", "0",
+                                     "--control-port", "0"], stdout=subprocess.PIPE, text=True)
+             for name in SIMULATORS}
+    try:
+        for name, proc in procs.items():
+            proc.stdout.readline()  # listening on ...
+            control = _Lines(int(proc.stdout.readline().rsplit(":", 1)[1]))
+            assert control.ask("FAULTS") == "OK delay=0 freeze=0 garbage=0 refuse=0", name
+            assert control.ask("STATE").startswith("OK ") and "=" in control.ask("STATE"), name
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(TIMEOUT)

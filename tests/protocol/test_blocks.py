@@ -8,7 +8,8 @@ import struct
 import numpy
 import pytest
 
-from iocgate.protocol import NEED_DATA, block_samples, format_block, take_block
+from iocgate.protocol import block_samples, format_block, take_block
+from iocgate.testing import check_parser
 
 TRAILING = b"#15extra\n"
 FLOATS = struct.pack("<3f", 1.0, -0.5, 2.25)
@@ -27,19 +28,10 @@ BLOCKS = [
 ]
 
 
-def feed_bytewise(parse, wire: bytes):
-    for end in range(len(wire)):
-        assert parse(wire[:end]) is NEED_DATA, wire[:end]
-    return parse(wire)
-
-
 @pytest.mark.parametrize("term, wire, payload", BLOCKS)
 def test_take_block_whole_bytewise_trailing(term, wire, payload):
-    parse = lambda buf: take_block(buf, term)  # noqa: E731
-    assert parse(wire) == (payload, b"")
-    assert feed_bytewise(parse, wire) == (payload, b"")
-    if not wire.startswith(b"#0"):
-        assert parse(wire + TRAILING) == (payload, TRAILING)
+    trailing = b"" if wire.startswith(b"#0") else TRAILING  # #0 runs to the terminator
+    check_parser(lambda buf: take_block(buf, term), wire, payload, trailing)
 
 
 CANONICAL = [b for b in BLOCKS if b[1][:2] != b"#0" and not b[1].startswith(b"#30")]

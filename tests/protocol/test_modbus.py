@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from iocgate.protocol import NEED_DATA
 from iocgate.protocol._modbus import (
     ILLEGAL_ADDRESS,
     ModbusException,
@@ -15,6 +14,7 @@ from iocgate.protocol._modbus import (
     take_adu,
     to_registers,
 )
+from iocgate.testing import check_parser
 
 # (value, kind, word order, registers)
 REGISTERS = [
@@ -96,10 +96,7 @@ def test_writes_land_in_the_bank():
 @pytest.mark.parametrize("request_pdu, _", EXCHANGES)
 def test_take_adu_whole_bytewise_trailing(request_pdu, _):
     adu = request_adu(9, 1, request_pdu)
-    assert take_adu(adu) == (adu, b"")
-    for end in range(len(adu)):
-        assert take_adu(adu[:end]) is NEED_DATA
-    assert take_adu(adu + b"\x00\x0a") == (adu, b"\x00\x0a")
+    check_parser(take_adu, adu, adu, b"\x00\x0a")
 
 
 @pytest.mark.parametrize("junk", [b"\x00\x01\x00\x05\x00\x06\x01\x03", b"*IDN?\r\n\x00\x00"])
