@@ -1,8 +1,6 @@
 """Bench DMM (34461A-like) over VISA or an SCPI socket; no address: its simulator runs.
 Run: ``python -m iocs.dmm --list-pvs`` or ``... --resource TCPIP::10.0.0.7::5025::SOCKET``."""
 
-from __future__ import annotations
-
 from devices.dmm import DmmSimulator
 from iocgate import DeviceConfig, DeviceGroup, reading, run_ioc, setting
 

@@ -2,8 +2,6 @@
 simulator runs on a pseudo-terminal.
 Run: ``python -m iocs.picoammeter --list-pvs`` or ``... --serial /dev/ttyUSB0``."""
 
-from __future__ import annotations
-
 from devices.picoammeter import PicoammeterSimulator
 from iocgate import DeviceConfig, DeviceGroup, reading, run_ioc, setting
 
