@@ -9,11 +9,11 @@ from ._cli import run_standalone, serve_backdoor
 from ._control import AttributeState, Backdoor, SimState
 from ._lines import GARBAGE, Faults, LineSimulator
 from ._modbus import ModbusSimulator
-from ._model import InstrumentState, ScpiSimulator
+from ._model import InstrumentState, LineModelSimulator, ScpiSimulator
 from ._scpi import ScpiAdapter, ScpiServer, header_matches, split_message
 
 __all__ = [
-    "GARBAGE", "AttributeState", "Backdoor", "Faults", "InstrumentState", "LineSimulator",
-    "ModbusSimulator", "ScpiAdapter", "ScpiServer", "ScpiSimulator", "SimState",
-    "header_matches", "run_standalone", "serve_backdoor", "split_message",
+    "GARBAGE", "AttributeState", "Backdoor", "Faults", "InstrumentState", "LineModelSimulator",
+    "LineSimulator", "ModbusSimulator", "ScpiAdapter", "ScpiServer", "ScpiSimulator",
+    "SimState", "header_matches", "run_standalone", "serve_backdoor", "split_message",
 ]

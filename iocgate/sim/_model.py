@@ -10,16 +10,32 @@ with ``self.state.set``), and ``do_command`` answers commands the declaration la
 
 from __future__ import annotations
 
+import logging
 import random
+import re
 import threading
 import time
-from typing import Any, Callable, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Pattern,
+    Sequence,
+)
 
 from ..protocol._declaration import CommandSpec
+from ._lines import LineSimulator
 from ._scpi import _MESSAGES as MESSAGES
 from ._scpi import ScpiAdapter, ScpiServer, header_matches
 
-__all__ = ["InstrumentState", "ScpiSimulator"]
+__all__ = ["InstrumentState", "LineModelSimulator", "ScpiSimulator"]
+
+log = logging.getLogger(__name__)
 
 
 class InstrumentState:
@@ -106,7 +122,54 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-class ScpiSimulator(ScpiServer):
+class _Declared:
+    """What simulators made from a declaration share: the state, the hooks, serving."""
+
+    #: state variables beyond the declaration (e.g. the signal at an input), with their
+    #: power-on values; the backdoor reads and sets them like the others
+    variables: ClassVar[Mapping[str, Any]] = {}
+    state: InstrumentState
+
+    def _make_state(self, specs: Sequence[CommandSpec], clock: Callable[[], float],
+                    seed: Optional[int]) -> None:
+        extra = [CommandSpec(name, kind=type(value), value=value)
+                 for name, value in self.variables.items()]
+        self.state = InstrumentState([*specs, *extra], clock, seed)
+
+    def value(self, name: str) -> Any:
+        """The value of ``name`` as the instrument reports it (``read_<name>()`` if
+        defined)."""
+        hook = getattr(self, f"read_{name}", None)
+        return hook() if hook is not None else self.state.get(name)
+
+    def write(self, name: str, value: Any) -> None:
+        """Apply a set of ``name`` from the wire (``write_<name>(checked value)`` if
+        defined).
+
+        Raises:
+            ValueError: refused (out of range, unknown code).
+        """
+        checked = self.state.specs[name].check(value)
+        hook = getattr(self, f"write_{name}", None)
+        if hook is not None:
+            hook(checked)
+        else:
+            self.state.set(name, checked)
+
+    def serve_for(self, transports: Sequence[str], baudrate: int = 9600) -> Mapping[str, Any]:
+        """Start serving the way an IOC with these ``transports`` reaches it (a serial-first
+        instrument on a pseudo-terminal, else TCP, else a VISA socket resource); return the
+        device options (``serial``/``baudrate``, ``host``/``port`` or ``resource``)."""
+        served: Any = self
+        if transports[0] == "serial" or not {"tcp", "visa"} & set(transports):
+            return {"serial": served.start_pty_link(), "baudrate": baudrate}
+        port = served.start_tcp()
+        if "tcp" in transports:
+            return {"host": "127.0.0.1", "port": port}
+        return {"resource": f"TCPIP::127.0.0.1::{port}::SOCKET"}
+
+
+class ScpiSimulator(_Declared, ScpiServer):
     """An SCPI instrument made from its declaration, served over TCP and/or a pty.
 
     Args:
@@ -123,51 +186,72 @@ class ScpiSimulator(ScpiServer):
     #: the ``*IDN?`` reply
     idn: ClassVar[str] = "iocgate,Simulated Instrument,SIM0001,1.0"
     terminator: ClassVar[str] = "\n"
-    #: state variables beyond the declaration (e.g. the signal at an input), with their
-    #: power-on values; the backdoor reads and sets them like the others
-    variables: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, specs: Sequence[CommandSpec], port: int = 0, host: str = "127.0.0.1",
                  clock: Callable[[], float] = time.monotonic, seed: Optional[int] = None):
-        extra = [CommandSpec(name, kind=type(value), value=value)
-                 for name, value in self.variables.items()]
-        self.state = InstrumentState([*specs, *extra], clock, seed)
+        self._make_state(specs, clock, seed)
         super().__init__(_DeclaredAdapter(self), port=port, host=host,
                          terminator=self.terminator, name=type(self).__name__)
-
-    def value(self, name: str) -> Any:
-        """The value of ``name`` as the instrument reports it (hooks applied)."""
-        hook = getattr(self, f"read_{name}", None)
-        return hook() if hook is not None else self.state.get(name)
-
-    def write(self, name: str, value: Any) -> None:
-        """Apply a set of ``name`` from the wire (hooks applied).
-
-        Raises:
-            ValueError: refused (out of range, unknown code).
-        """
-        checked = self.state.specs[name].check(value)
-        hook = getattr(self, f"write_{name}", None)
-        if hook is not None:
-            hook(checked)
-        else:
-            self.state.set(name, checked)
 
     def do_command(self, cmd_path: List[str], params: List[str]) -> Optional[str]:
         """Commands beyond the declaration (override; ``None``: undefined header)."""
         return None
 
-    def serve_for(self, transports: Sequence[str], baudrate: int = 9600) -> Mapping[str, Any]:
-        """Start serving the way an IOC with these ``transports`` reaches it (a serial-first
-        instrument on a pseudo-terminal, else TCP, else a VISA socket resource); return the
-        device options (``serial``/``baudrate``, ``host``/``port`` or ``resource``)."""
-        if transports[0] == "serial":
-            return {"serial": self.start_pty_link(), "baudrate": baudrate}
-        if "tcp" in transports:
-            return {"host": "127.0.0.1", "port": self.start()}
-        if "visa" in transports:
-            return {"resource": f"TCPIP::127.0.0.1::{self.start()}::SOCKET"}
-        return {"serial": self.start_pty_link(), "baudrate": baudrate}
+
+def _set_pattern(template: str) -> Pattern[str]:
+    """``"SETP 1,{value}"`` -> a regex matching such a line, the value in group ``value``.
+
+    Raises:
+        ValueError: the template has not exactly one ``{...}`` field.
+    """
+    parts = re.split(r"\{[^{}]*\}", template)
+    if len(parts) != 2:
+        raise ValueError(f"a set template needs one {{value}} field: {template!r}")
+    return re.compile(re.escape(parts[0]) + r"\s*(?P<value>.+?)\s*" + re.escape(parts[1]),
+                      re.IGNORECASE)
+
+
+class LineModelSimulator(_Declared, LineSimulator):
+    """A line-protocol instrument (``get``/``set`` texts, as a ``lines()`` node sends them)
+    made from its declaration, served over a pty and/or TCP.
+
+    Args:
+        specs, clock, seed: as for :class:`ScpiSimulator`.
+
+    A line equal to a spec's ``get`` text (case-insensitive) answers the value; a line
+    matching a ``set`` template sets it and gets no reply. A refused value or an unknown line
+    is ignored, as most serial instruments do; override :meth:`do_line` to answer more.
+    """
+
+    terminator: ClassVar[str] = "\r\n"
+
+    def __init__(self, specs: Sequence[CommandSpec],
+                 clock: Callable[[], float] = time.monotonic, seed: Optional[int] = None):
+        self._make_state(specs, clock, seed)
+        self._queries = {s.get.upper(): s for s in self.state.specs.values() if s.get}
+        self._sets = [(_set_pattern(s.set), s) for s in self.state.specs.values()
+                      if s.set and s.writable]
+        super().__init__(self._answer_line, terminator=self.terminator,
+                         name=type(self).__name__)
+
+    def _answer_line(self, line: str) -> Optional[str]:
+        text = line.strip()
+        spec = self._queries.get(text.upper())
+        if spec is not None:
+            return _format(self.value(spec.name))
+        for pattern, spec in self._sets:
+            match = pattern.fullmatch(text)
+            if match:
+                try:
+                    self.write(spec.name, match.group("value"))
+                except ValueError:
+                    log.info("%s: refused %r", self.name, text)
+                return None
+        return self.do_line(text)
+
+    def do_line(self, line: str) -> Optional[str]:
+        """Lines beyond the declaration (override; ``None``: no reply)."""
+        return None
 
 
 class _DeclaredAdapter(ScpiAdapter):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from iocgate import DeviceGroup, Dynamics, reading, setting
+from iocgate import DeviceConfig, DeviceGroup, Dynamics, reading, setting
 from iocgate.ioc import command_specs
 from iocgate.protocol import CommandSpec
-from iocgate.sim import InstrumentState, ScpiSimulator
+from iocgate.sim import InstrumentState, LineModelSimulator, ScpiSimulator
+from iocgate.testing import contract_tests
 
 
 class Clock:
@@ -95,3 +96,40 @@ def test_declared_commands_on_the_wire(scpi, lines, reply):
     for line in lines[:-1]:
         assert scpi(line) is None
     assert scpi(lines[-1]) == reply
+
+
+class Controller(DeviceGroup):
+    """A line-protocol controller declared once (Lakeshore-like syntax)."""
+
+    device_config = DeviceConfig(
+        bridge=lambda link: link.lines(write_termination="\r\n", read_termination="\r\n"),
+        transports=("serial",), simulator=LineModelSimulator)
+
+    setpoint = setting({"get": "SETP? 1", "set": "SETP 1,{value}"}, units="K", precision=3,
+                       limits=(0.0, 500.0), value=300.0, doc="Loop 1 setpoint")
+    heater = setting({"get": "RANGE? 1", "set": "RANGE 1,{value}"},
+                     states=("Off", "Low", "High"), doc="Heater range")
+    temp = reading({"get": "KRDG? A"}, units="K", precision=3, value=295.0, doc="Input A")
+
+
+@pytest.fixture
+def lines():
+    sim = LineModelSimulator(command_specs(Controller), clock=Clock(), seed=1)
+    yield sim._answer_line
+    sim.stop()
+
+
+@pytest.mark.parametrize("sent, query, reply", [
+    ("SETP 1,42.5", "SETP? 1", "+4.250000E+01"),
+    ("setp 1, 42.5", "SETP? 1", "+4.250000E+01"),
+    ("SETP 1,600", "SETP? 1", "+3.000000E+02"),  # refused silently, as the instrument does
+    ("RANGE 1,2", "RANGE? 1", "2"),
+    ("RANGE 1,7", "RANGE? 1", "0"),
+    ("KRDG A,5", "KRDG? A", "+2.950000E+02"),  # a reading has no set
+])
+def test_declared_line_protocol(lines, sent, query, reply):
+    assert lines(sent) is None
+    assert lines(query) == reply
+
+
+TestDeclaredLineController = contract_tests(Controller)
