@@ -57,6 +57,20 @@ def test_state_lists_the_model(backdoor):
     assert reply.startswith("OK ") and "voltage_setpoint=0.0" in reply and "mode=OFF" in reply
 
 
+#: seconds a terminated simulator may take to shut down (8 at once on a loaded machine)
+EXIT_TIMEOUT = 60.0
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    """Wait for a terminated child; kill it if it outlives :data:`EXIT_TIMEOUT`."""
+    try:
+        proc.wait(EXIT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(EXIT_TIMEOUT)
+        raise
+
+
 class _Lines:
     def __init__(self, port: int):
         self.file = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).makefile(
@@ -81,7 +95,7 @@ def standalone():
         yield ports
     finally:
         proc.terminate()
-        proc.wait(TIMEOUT)
+        _reap(proc)
 
 
 def test_standalone_freeze_cut_and_state_over_the_control_port(standalone):
@@ -125,4 +139,4 @@ def test_every_standalone_simulator_has_the_backdoor():
         for proc in procs.values():
             proc.terminate()
         for proc in procs.values():
-            proc.wait(TIMEOUT)
+            _reap(proc)
