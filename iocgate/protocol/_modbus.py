@@ -18,7 +18,6 @@ from ._framing import NEED_DATA, Taken
 KINDS = {"uint16": (">H", 1), "int16": (">h", 1), "uint32": (">I", 2), "int32": (">i", 2),
          "float32": (">f", 2)}
 WORD_ORDERS = ("big", "little")
-TABLES = ("coils", "discrete", "holding", "input")
 
 ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE = 1, 2, 3
 _HEADER = struct.Struct(">HHHB")  # transaction, protocol (0), length, unit
@@ -170,6 +169,6 @@ def request_adu(transaction: int, unit: int, pdu: bytes) -> bytes:
     return _HEADER.pack(transaction, 0, len(pdu) + 1, unit) + pdu
 
 
-__all__ = ["ILLEGAL_ADDRESS", "ILLEGAL_FUNCTION", "ILLEGAL_VALUE", "KINDS", "TABLES",
+__all__ = ["ILLEGAL_ADDRESS", "ILLEGAL_FUNCTION", "ILLEGAL_VALUE", "KINDS",
            "ModbusException", "RegisterBank", "answer_adu", "from_registers", "register_count",
            "request_adu", "take_adu", "to_registers"]
