@@ -24,9 +24,11 @@ class TestProcessController(contract_tests(ProcessControllerIOC)):
 
     def test_the_alarm_input(self, ioc):
         model = ioc.simulation.handle.model
-        model.temperature = 380.0
-        self.wait(lambda: ioc.value("HIGH_ALARM") == "High")
-        model.temperature = 20.0
+        model.setpoint, model.run, model.temperature = 390.0, True, 389.0  # held there
+        try:
+            self.wait(lambda: ioc.value("HIGH_ALARM") == "High")
+        finally:
+            model.setpoint, model.run, model.temperature = 25.0, False, 20.0
         self.wait(lambda: ioc.value("HIGH_ALARM") == "OK")
 
 
