@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/nodes_roundtrip.py [--n 2000]
 
-Both loops query the same :class:`devices.simserver.LineSimulator` (``ECHO <i>`` -> ``<i>``)
+Both loops query the same :class:`iocgate.sim.LineSimulator` (``ECHO <i>`` -> ``<i>``)
 over loopback, one query at a time, and print queries/s, median and p99 round trip.
 """
 
@@ -21,8 +21,8 @@ from typing import Callable, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devices.simserver import LineSimulator  # noqa: E402
 from iocgate.nodes import ControlSystem  # noqa: E402
+from iocgate.sim import LineSimulator  # noqa: E402
 
 
 def echo(line: str) -> str:

@@ -8,7 +8,7 @@ Usage::
                                         [--server caproto|iocgate] [--compound N]
                                         [--missed skip|restart|immediate|terminate]
 
-The instruments are :class:`devices.simserver.LineSimulator` threads in one child process on
+The instruments are :class:`iocgate.sim.LineSimulator` threads in one child process on
 127.0.0.1, answering ``CH<k>?`` with a fresh number every time (so every read changes its PV).
 Each IOC runs in another child process, served (``--server``) by caproto's asyncio server or
 iocgate's on a free loopback port:
@@ -76,7 +76,7 @@ def channel_reply(line: str) -> str:
 
 def instruments_main(count: int) -> None:
     """Serve ``count`` instruments; print their ports as JSON; stop when stdin closes."""
-    from devices.simserver import LineSimulator
+    from iocgate.sim import LineSimulator
 
     sims = [LineSimulator(channel_reply, name=f"meter{i}") for i in range(count)]
     try:

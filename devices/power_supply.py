@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Callable, List, Optional
 
-from devices.scpi import ScpiAdapter, ScpiServer, header_matches
+from iocgate.sim import ScpiAdapter, ScpiServer, header_matches
 
 __all__ = ["IDN", "PowerSupplyAdapter", "PowerSupplyModel", "PowerSupplySimulator", "main"]
 
@@ -226,7 +226,7 @@ class PowerSupplySimulator(ScpiServer):
 
 def main(argv: Optional[List[str]] = None) -> int:
     """``python -m devices.power_supply [--port N]``: serve until SIGINT/SIGTERM."""
-    from devices._cli import run_standalone
+    from iocgate.sim import run_standalone
 
     return run_standalone("Simulated SCPI bench power supply", PowerSupplySimulator, argv)
 

@@ -39,7 +39,7 @@ import threading
 import time
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from devices.simserver import LineSimulator
+from iocgate.sim import LineSimulator
 
 __all__ = ["IDN", "TemperatureAdapter", "TemperatureControllerSimulator", "TemperatureModel",
            "main"]
@@ -356,7 +356,7 @@ class TemperatureControllerSimulator(LineSimulator):
 
 def main(argv: Optional[List[str]] = None) -> int:
     """``python -m devices.temperature_controller [--pty] [--port N]``: serve until a signal."""
-    from devices._cli import run_standalone
+    from iocgate.sim import run_standalone
 
     return run_standalone("Simulated Lakeshore-336-like temperature controller",
                           TemperatureControllerSimulator, argv, allow_pty=True)

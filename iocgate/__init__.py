@@ -11,11 +11,13 @@ from ._errors import (
     LimitError,
     NodeAccessError,
 )
+from .protocol import Dynamics
 
 # The IOC layer (and caproto's server) load on first use, so a client script that only
 # imports iocgate.client starts without them.
 _IOC_NAMES = ("DeviceConfig", "DeviceGroup", "MissedScans", "PVGroup", "Ramp",
-              "Simulation", "SubGroup", "get_pv_pair_wrapper", "pvproperty", "run_ioc", "serve")
+              "Simulation", "SubGroup", "get_pv_pair_wrapper", "pvproperty", "reading",
+              "run_ioc", "serve", "setting")
 
 
 def __getattr__(name: str):
@@ -35,6 +37,6 @@ __version__ = "0.1.0"
 __all__ = [
     "DeviceDisconnected", "DeviceError", "DeviceLinkDown", "DeviceProtocolError", "DeviceRejected",
     "DeviceTimeout", "IocgateError", "LimitError", "NodeAccessError",
-    "DeviceConfig", "DeviceGroup", "MissedScans", "PVGroup", "Ramp", "Simulation", "SubGroup",
-    "get_pv_pair_wrapper", "pvproperty", "run_ioc", "serve",
+    "DeviceConfig", "DeviceGroup", "Dynamics", "MissedScans", "PVGroup", "Ramp", "Simulation",
+    "SubGroup", "get_pv_pair_wrapper", "pvproperty", "reading", "run_ioc", "serve", "setting",
 ]

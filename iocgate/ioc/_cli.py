@@ -183,7 +183,7 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None,
         if not options:
             if config.simulator is None:
                 _fail(parser, "this IOC has no simulator: give the device address")
-            simulation = config.simulator()
+            simulation = config.start_simulator(ioc_class)
             options = simulation.options
         kwargs["device"] = config.open(options, args.timeout)
         if args.scan_period is not None:

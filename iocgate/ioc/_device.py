@@ -12,10 +12,10 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Tuple
 
-TRANSPORTS = ("tcp", "serial", "visa", "http", "shell")
+TRANSPORTS = ("tcp", "serial", "visa", "http", "shell", "modbus")
 #: the command-line option that gives each transport's address
 ADDRESS_OPTIONS = {"tcp": "host", "serial": "serial", "visa": "resource", "http": "url",
-                   "shell": "command"}
+                   "shell": "command", "modbus": "host"}
 
 
 def positive_seconds(text: str) -> float:
@@ -114,16 +114,19 @@ class DeviceConfig:
             ``lambda link: link.scpi(check_errors=True)``.
         transports: which of ``"tcp"`` (``--host``/``--port``), ``"serial"``
             (``--serial``/``--baudrate``), ``"visa"`` (``--resource``), ``"http"``
-            (``--url``, a web API's base URL) and ``"shell"`` (``--command``, a program run
-            once per read or write) the instrument speaks. ``bridge`` gets the link node
-            of whichever was given (:class:`~iocgate.nodes.StreamNode`, ``HttpNode`` or
-            ``ShellNode``).
+            (``--url``, a web API's base URL), ``"shell"`` (``--command``, a program run
+            once per read or write) and ``"modbus"`` (Modbus TCP at ``--host``/``--port``)
+            the instrument speaks. ``bridge`` gets the link node of whichever was given
+            (:class:`~iocgate.nodes.StreamNode`, ``HttpNode``, ``ShellNode`` or
+            :class:`~iocgate.nodes.ModbusNode`).
         default_port: TCP port when only ``--host`` is given.
         default_baudrate: serial baud rate when ``--baudrate`` is not given.
         timeout: default reply timeout in seconds (``--timeout``).
-        simulator: starts the built-in simulator; used when no address is given.
-        link_options: extra keyword arguments for a TCP, serial or VISA link (encoding,
-            serial settings); HTTP and shell links take none.
+        simulator: the built-in simulator, used when no address is given: a function that
+            starts it and returns a :class:`Simulation`, or a simulator class made from the
+            IOC's declaration (:class:`iocgate.sim.ScpiSimulator` and subclasses).
+        link_options: extra keyword arguments for a TCP, serial, VISA or Modbus link
+            (encoding, serial settings); HTTP and shell links take none.
     """
 
     bridge: Callable[[Any], Any]
@@ -131,7 +134,7 @@ class DeviceConfig:
     default_port: Optional[int] = None
     default_baudrate: int = 9600
     timeout: float = 2.0
-    simulator: Optional[Callable[[], Simulation]] = None
+    simulator: Optional[Any] = None
     link_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -144,7 +147,7 @@ class DeviceConfig:
         """Add the device options of this instrument to ``parser``."""
         group = parser.add_argument_group(
             "device", "where the instrument is; with no address the built-in simulator runs")
-        if "tcp" in self.transports:
+        if "tcp" in self.transports or "modbus" in self.transports:
             group.add_argument("--host", help="instrument host name or IP address (TCP)")
             group.add_argument("--port", type=_tcp_port, default=None,
                                help="instrument TCP port, with --host "
@@ -196,6 +199,26 @@ class DeviceConfig:
             _check_visa(chosen["resource"])
         return chosen
 
+    def start_simulator(self, ioc_class: type) -> Simulation:
+        """Start the built-in simulator of ``ioc_class`` (see :attr:`simulator`).
+
+        Raises:
+            ValueError: this IOC has no simulator.
+        """
+        if self.simulator is None:
+            raise ValueError(f"{ioc_class.__name__} has no simulator: give the device address")
+        if not isinstance(self.simulator, type):
+            return self.simulator()
+        from ._declare import command_specs
+
+        handle = self.simulator(command_specs(ioc_class))
+        try:
+            options = handle.serve_for(self.transports, self.default_baudrate)
+        except BaseException:
+            handle.stop()
+            raise
+        return Simulation(options=options, handle=handle, stop=handle.stop)
+
     def open(self, options: Mapping[str, Any], timeout: float, control: Any = None) -> Any:
         """Make the device node for ``options`` (see :meth:`given_options`).
 
@@ -215,6 +238,8 @@ class DeviceConfig:
         elif options.get("serial"):
             link = control.serial(options["serial"], baudrate=options.get(
                 "baudrate", self.default_baudrate), timeout=timeout, **extra)
+        elif options.get("host") and "modbus" in self.transports:
+            link = control.modbus(options["host"], int(options["port"]), timeout=timeout)
         elif options.get("host"):
             link = control.tcp(options["host"], int(options["port"]), timeout=timeout, **extra)
         else:

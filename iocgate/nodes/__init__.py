@@ -8,7 +8,10 @@ worker thread, so no event loop ever blocks).
 from ..transports import Endpoint, StreamEndpoint
 from ._base import ControlNode, clear_global_stop, global_stop_requested, request_global_stop
 from ._batch import aread_many, read_many
+from ._blocks import BlockQueryNode
+from ._handshake import EnqCommandNode, EnqNode
 from ._http import HttpJsonNode, HttpJsonValueNode, HttpNode, HttpPathNode
+from ._modbus import ModbusBitNode, ModbusNode, ModbusRegisterNode
 from ._plugins import ENTRY_POINT_GROUP, find_control_module
 from ._shell import ShellNode
 from ._stream import (
@@ -32,11 +35,11 @@ from ._value import (
 )
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "ControlNode", "ControlSystem", "ControlThreadNode", "ConvertNode",
-    "Endpoint", "StreamEndpoint",
-    "HttpJsonNode", "HttpJsonValueNode", "HttpNode", "HttpPathNode", "LineCommandNode",
-    "LinesNode", "RampingNode", "RampingStatusNode", "ReadonlyNode", "ScpiCommandNode",
-    "ScpiNode", "SetpointNode", "ShellNode", "StreamNode", "TelnetNode", "ValueNode",
-    "WriteonlyNode", "aread_many", "clear_global_stop", "find_control_module",
-    "global_stop_requested", "read_many", "request_global_stop",
+    "ENTRY_POINT_GROUP", "BlockQueryNode", "ControlNode", "ControlSystem", "ControlThreadNode",
+    "ConvertNode", "EnqCommandNode", "EnqNode", "Endpoint", "StreamEndpoint", "HttpJsonNode",
+    "HttpJsonValueNode", "HttpNode", "HttpPathNode", "LineCommandNode", "LinesNode",
+    "ModbusBitNode", "ModbusNode", "ModbusRegisterNode", "RampingNode", "RampingStatusNode",
+    "ReadonlyNode", "ScpiCommandNode", "ScpiNode", "SetpointNode", "ShellNode", "StreamNode",
+    "TelnetNode", "ValueNode", "WriteonlyNode", "aread_many", "clear_global_stop",
+    "find_control_module", "global_stop_requested", "read_many", "request_global_stop",
 ]

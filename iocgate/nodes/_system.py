@@ -9,6 +9,7 @@ from ..transports import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_REPLY_TIMEOUT,
     Endpoint,
+    ModbusEndpoint,
     SerialStream,
     StreamEndpoint,
     TcpStream,
@@ -16,6 +17,7 @@ from ..transports import (
 )
 from ._base import ControlNode, clear_global_stop, global_stop_requested, request_global_stop
 from ._http import HttpNode
+from ._modbus import ModbusNode
 from ._shell import ShellNode
 from ._stream import StreamNode
 
@@ -91,6 +93,14 @@ class ControlSystem(ControlNode):
             VisaStream(resource, backend, **attributes), connect_timeout=connect_timeout,
             reply_timeout=DEFAULT_REPLY_TIMEOUT, encoding=encoding))
         return StreamNode(self, endpoint, timeout)
+
+    def modbus(self, host: str, port: int = 502, unit: int = 1,
+               timeout: float | None = None) -> ModbusNode:
+        """A Modbus TCP device (``modbus://host:port/unit``); ``timeout`` (s) covers connecting
+        and each response (default 2 s). See :class:`ModbusNode`."""
+        endpoint = self._endpoint(("modbus", host, int(port), int(unit)), lambda: ModbusEndpoint(
+            host, port, unit, DEFAULT_REPLY_TIMEOUT if timeout is None else timeout))
+        return ModbusNode(self, endpoint)
 
     def http(self, base_url: str, timeout: float | None = DEFAULT_REPLY_TIMEOUT,
              proxy: str | None = None) -> HttpNode:

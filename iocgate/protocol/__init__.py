@@ -4,8 +4,17 @@ Nothing here imports a socket, serial or event-loop library. Parsers take the by
 so far and return either a result plus the leftover bytes, or :data:`NEED_DATA`.
 """
 
+from ._blocks import block_samples, format_block, take_block
+from ._declaration import CommandSpec, Dynamics
 from ._display import display_value
 from ._framing import NEED_DATA, NeedData, encode_line, take_line, take_until_prompt
+from ._modbus import (
+    ModbusException,
+    RegisterBank,
+    from_registers,
+    register_count,
+    to_registers,
+)
 from ._scpi import (
     completes_with_opc,
     compound_query,
@@ -18,7 +27,9 @@ from ._scpi import (
 from ._values import fill_template, format_value, parse_value
 
 __all__ = [
-    "NEED_DATA", "NeedData", "completes_with_opc", "compound_query", "display_value",
-    "encode_line", "fill_template", "format_set", "format_value", "has_query", "parse_error",
-    "parse_value", "query_text", "split_compound_reply", "take_line", "take_until_prompt",
+    "NEED_DATA", "CommandSpec", "Dynamics", "ModbusException", "NeedData", "RegisterBank",
+    "block_samples", "completes_with_opc", "compound_query", "display_value", "encode_line",
+    "fill_template", "format_block", "format_set", "format_value", "from_registers", "has_query",
+    "parse_error", "parse_value", "query_text", "register_count", "split_compound_reply",
+    "take_block", "take_line", "take_until_prompt", "to_registers",
 ]

@@ -178,7 +178,7 @@ def start_ioc(ioc_class: type, port: int, *, server: str = "iocgate",
     simulation = None
     config = getattr(ioc_class, "device_config", None)
     if config is not None and simulate and "device" not in group_kwargs:
-        simulation = config.simulator()
+        simulation = config.start_simulator(ioc_class)
         group_kwargs["device"] = config.open(simulation.options, config.timeout)
     if prefix is not None:
         group_kwargs["prefix"] = prefix

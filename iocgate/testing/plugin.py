@@ -37,6 +37,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(_SESSION_OPTION, type="bool", default=False,
                   help="iocgate: point the whole test session's EPICS environment at "
                        "127.0.0.1 (default: only inside iocgate's fixtures)")
+    group = parser.getgroup("iocgate", "contract tests against real hardware "
+                                       "(iocgate.testing.contract_tests)")
+    group.addoption("--host", dest="iocgate_host", help="instrument host (TCP)")
+    group.addoption("--port", dest="iocgate_port", type=int, help="instrument TCP port")
+    group.addoption("--serial", dest="iocgate_serial", help="instrument serial port")
+    group.addoption("--resource", dest="iocgate_resource", help="instrument VISA resource")
+    group.addoption("--allow-writes", dest="iocgate_allow_writes", action="store_true",
+                    help="let contract tests put to real hardware (default: read-only)")
 
 
 def _start_repeater(config: pytest.Config) -> Optional[RunningRepeater]:

@@ -10,6 +10,7 @@ from ._base import (
     StreamBase,
 )
 from ._endpoint import Endpoint, StreamEndpoint
+from ._modbus import ModbusEndpoint
 from ._serial import SerialStream
 from ._session import Session
 from ._tcp import TcpStream
@@ -18,6 +19,6 @@ from ._worker import Worker
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_REPLY_TIMEOUT", "DEFAULT_WRITE_TIMEOUT", "ByteStream",
-    "StreamBase",
-    "Endpoint", "SerialStream", "Session", "StreamEndpoint", "TcpStream", "VisaStream", "Worker",
+    "StreamBase", "Endpoint", "ModbusEndpoint", "SerialStream", "Session", "StreamEndpoint",
+    "TcpStream", "VisaStream", "Worker",
 ]

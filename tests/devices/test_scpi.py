@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices.scpi import ScpiAdapter, ScpiServer, header_matches, split_message
+from iocgate.sim import ScpiAdapter, ScpiServer, header_matches, split_message
 
 
 class Node:

@@ -9,7 +9,7 @@ import time
 import pytest
 import serial
 
-from devices.simserver import GARBAGE, LineSimulator
+from iocgate.sim import GARBAGE, LineSimulator
 
 
 def echo(line: str):

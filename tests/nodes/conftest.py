@@ -7,8 +7,8 @@ from typing import Iterator, Optional
 import pytest
 
 from devices.power_supply import PowerSupplySimulator
-from devices.simserver import LineSimulator
 from iocgate.nodes import ControlSystem, clear_global_stop
+from iocgate.sim import LineSimulator
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from devices.simserver import LineSimulator
 from devices.temperature_controller import TemperatureControllerSimulator
 from iocgate import DeviceProtocolError, DeviceTimeout, NodeAccessError
+from iocgate.sim import LineSimulator
 
 
 class HeaterRange(enum.Enum):

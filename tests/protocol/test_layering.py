@@ -39,7 +39,7 @@ def imported(package: str) -> dict:
 RANKS = {
     "_errors": 0,
     "_compat": 1, "protocol": 1,
-    "transports": 2, "security": 2,
+    "transports": 2, "security": 2, "sim": 2,
     "nodes": 3, "server": 3, "client": 3,
     "ioc": 4,
     "task": 5, "testing": 5,

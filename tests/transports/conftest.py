@@ -6,7 +6,7 @@ from typing import Iterator, Optional
 
 import pytest
 
-from devices.simserver import LineSimulator
+from iocgate.sim import LineSimulator
 
 
 def echo(line: str) -> Optional[str]:

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from devices.simserver import LineSimulator
 from iocgate import DeviceDisconnected
+from iocgate.sim import LineSimulator
 from iocgate.transports import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_REPLY_TIMEOUT,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devices.scpi import ScpiAdapter, ScpiServer
+from iocgate.sim import ScpiAdapter, ScpiServer
 from iocgate import Simulation
 from iocgate.nodes import ValueNode
 

@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple
 
-from devices.simserver import LineSimulator
+from ._lines import LineSimulator
 
 __all__ = ["ScpiAdapter", "ScpiServer", "header_matches", "split_message"]
 
@@ -154,15 +154,17 @@ class ScpiAdapter:
             for name, node, *convert in bindings:
                 self._bindings.append((name, node, convert[0] if convert else _auto_value))
 
-    def handle_line(self, line: str) -> Optional[str]:
+    def handle_line(self, line: str) -> Optional[Any]:
         """Execute one program message; return the response message or ``None``.
+
+        A command may reply with ``bytes`` (an IEEE 488.2 block); the message is then bytes.
 
         Commands separated by ``;`` run in order. A header without a leading ``:`` or ``*``
         after the first is relative to the previous header's parent node (SCPI rule); if it is
         unknown there it is tried from the root. Non-empty replies are joined with ``;``; a
         query that failed (error queued) contributes nothing, like a real instrument.
         """
-        replies: List[str] = []
+        replies: List[Any] = []
         parent: List[str] = []
         with self._lock:
             for unit in split_message(line, ";"):
@@ -171,7 +173,11 @@ class ScpiAdapter:
                 reply, parent = self._execute_unit(unit, parent)
                 if reply is not None:
                     replies.append(reply)
-        return ";".join(replies) if replies else None
+        if not replies:
+            return None
+        if any(isinstance(reply, bytes) for reply in replies):  # a binary block among them
+            return b";".join(r if isinstance(r, bytes) else r.encode("ascii") for r in replies)
+        return ";".join(replies)
 
     # ----------------------------------------------------------------- internals
     def _execute_unit(self, unit: str, parent: List[str]) -> Tuple[Optional[str], List[str]]:
@@ -268,7 +274,7 @@ def _unquote(text: str) -> str:
 
 
 class ScpiServer(LineSimulator):
-    """An :class:`ScpiAdapter` served by a :class:`~devices.simserver.LineSimulator`.
+    """An :class:`ScpiAdapter` served by a :class:`~iocgate.sim.LineSimulator`.
 
     Args:
         adapter: the interpreter.

@@ -14,10 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import select
+import shutil
 import socket
+import tempfile
 import threading
 import tty
-from typing import Callable, List, Optional, Set, Tuple
+import weakref
+from typing import Any, Callable, List, Optional, Set, Tuple
 
 __all__ = ["GARBAGE", "Faults", "LineSimulator"]
 
@@ -40,28 +43,43 @@ class Faults:
             (a hung instrument).
         garbage: pass commands to the handler (so sets take effect) but send :data:`GARBAGE`
             plus the terminator in place of every reply.
-        refuse: TCP only: accept new connections and close them at once (including clients
+        refuse: TCP: accept new connections and close them at once (including clients
             whose connect completed in the kernel but that the simulator had not accepted yet).
+            Pseudo-terminal: one hung up by :meth:`drop_connections` is not replaced until
+            ``refuse`` is cleared (an unplugged cable).
     """
 
-    def __init__(self, drop: Callable[[], None]):
+    def __init__(self, drop: Callable[[], None], replug: Callable[[], None]):
         self._drop = drop
+        self._replug = replug
+        self._refuse = False
         self.clear()
 
+    @property
+    def refuse(self) -> bool:
+        return self._refuse
+
+    @refuse.setter
+    def refuse(self, on: bool) -> None:
+        self._refuse = bool(on)
+        if not on:
+            self._replug()
+
     def clear(self) -> None:
-        """Remove every fault (connections already dropped stay dropped)."""
+        """Remove every fault (connections already dropped stay dropped; a pseudo-terminal
+        kept away by :attr:`refuse` comes back)."""
         self.delay: float = 0.0
         self.withhold: bool = False
         self.garbage: bool = False
-        self.refuse: bool = False
+        self.refuse = False
 
     def drop_connections(self) -> None:
         """Close every current client link now.
 
         TCP clients see end-of-file (or a reset). A pseudo-terminal is hung up: its master side
-        is closed, so the client's reads fail, and a fresh pseudo-terminal is opened in its
-        place (:attr:`LineSimulator.pty_path` changes; a ``link`` given to
-        :meth:`LineSimulator.start_pty` is re-pointed).
+        is closed, so the client's reads fail, and (unless :attr:`refuse` is set) a fresh
+        pseudo-terminal is opened in its place (:attr:`LineSimulator.pty_path` changes; a
+        ``link`` given to :meth:`LineSimulator.start_pty` is re-pointed).
         """
         self._drop()
 
@@ -131,8 +149,8 @@ class LineSimulator:
     Args:
         handler: called with each received line (terminator stripped, decoded with
             ``encoding``; undecodable bytes become U+FFFD). Returns the reply line without
-            terminator, or ``None`` for no reply. Exceptions are logged and give no reply.
-            Empty lines are ignored.
+            terminator (``str``, or ``bytes`` sent as they are), or ``None`` for no reply.
+            Exceptions are logged and give no reply. Empty lines are ignored.
         terminator: line terminator for input and output. With ``"\\n"`` or ``"\\r\\n"`` input
             lines may end in either (a trailing ``"\\r"`` is stripped).
         encoding: text encoding on the wire.
@@ -141,7 +159,7 @@ class LineSimulator:
     Several TCP clients may be connected at once; each reply goes to the client that asked.
     """
 
-    def __init__(self, handler: Callable[[str], Optional[str]], terminator: str = "\n",
+    def __init__(self, handler: Callable[[str], Any], terminator: str = "\n",
                  encoding: str = "ascii", name: str = "sim"):
         if not terminator:
             raise ValueError("terminator must not be empty")
@@ -149,7 +167,6 @@ class LineSimulator:
         self.terminator = terminator
         self.encoding = encoding
         self.name = name
-        self.faults = Faults(self._drop_all)
         self._lock = threading.Lock()  # guards the fields below
         self._handler_lock = threading.Lock()
         self._received: List[str] = []
@@ -162,6 +179,7 @@ class LineSimulator:
         self._pty_link: Optional[str] = None
         self._pty_wanted = False
         self._pty_served = False  # a pty was served before the last stop (for restart)
+        self.faults = Faults(self._drop_all, self._replug)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -240,6 +258,17 @@ class LineSimulator:
             self._pty_link = link
             self._pty_wanted = True
         return self._open_pty()
+
+    def start_pty_link(self) -> str:
+        """:meth:`start_pty` with a symlink in a new temporary directory; returns the link's
+        path, which stays valid across :meth:`Faults.drop_connections` and :meth:`restart`
+        (a client reopening it reaches the new pseudo-terminal). The directory is removed
+        when the simulator is garbage-collected or the process exits."""
+        directory = tempfile.mkdtemp(prefix=f"{self.name}-")
+        weakref.finalize(self, shutil.rmtree, directory, True)
+        link = os.path.join(directory, "tty")
+        self.start_pty(link)
+        return link
 
     def stop(self) -> None:
         """Close the listener and every link, and wait for the worker threads to end.
@@ -345,13 +374,19 @@ class LineSimulator:
             pty.hang_up()
             if pty.thread is not None:
                 pty.thread.join(_JOIN_TIMEOUT)
-            with self._lock:
-                reopen = self._pty_wanted and self._pty is None
-            if reopen:
-                self._open_pty()
+            if not self.faults.refuse:
+                self._replug()
+
+    def _replug(self) -> None:
+        """Open a pseudo-terminal again if one is served and none is open."""
+        with self._lock:
+            reopen = self._pty_wanted and self._pty is None
+        if reopen:
+            self._open_pty()
 
     def _split(self, buffer: bytes) -> Tuple[List[bytes], bytes]:
-        """Complete lines in ``buffer`` (terminators removed) and the unterminated rest."""
+        """Complete lines in ``buffer`` (terminators removed) and the unterminated rest.
+        A subclass framing messages otherwise overrides it and :meth:`_encode`."""
         term = self.terminator.encode(self.encoding)
         lenient = self.terminator in ("\n", "\r\n")
         sep = b"\n" if lenient else term
@@ -401,6 +436,11 @@ class LineSimulator:
             return True
         if faults.delay > 0 and link.closed.wait(faults.delay):
             return False
-        term = self.terminator.encode(self.encoding)
-        data = GARBAGE if faults.garbage else reply.encode(self.encoding, "replace")
-        return link.write_all(data + term)
+        return link.write_all(self._encode(GARBAGE if faults.garbage else reply))
+
+    def _encode(self, reply: Any) -> bytes:
+        """The bytes sent for ``reply``: text encoded, or bytes (an IEEE 488.2 block) as they
+        are, then the terminator. A subclass framing messages otherwise overrides it and
+        :meth:`_split`."""
+        data = reply if isinstance(reply, bytes) else reply.encode(self.encoding, "replace")
+        return data + self.terminator.encode(self.encoding)

@@ -1,0 +1,285 @@
+"""Simulators made from an instrument's declaration (its :class:`~iocgate.protocol.CommandSpec`
+list): the state variables, their dynamics, and an SCPI server answering the declared
+commands the way the IOC sends them.
+
+Hand-written behaviour plugs in on a subclass of :class:`ScpiSimulator`: a method
+``read_<name>(self)`` computes the value of ``<name>`` (e.g. a reading that depends on the
+function selected), ``write_<name>(self, value)`` acts on a set (after the range check; store
+with ``self.state.set``), and ``do_command`` answers commands the declaration lacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Pattern,
+    Sequence,
+)
+
+from ..protocol._declaration import CommandSpec
+from ._lines import LineSimulator
+from ._scpi import _MESSAGES as MESSAGES
+from ._scpi import ScpiAdapter, ScpiServer, header_matches
+
+__all__ = ["InstrumentState", "LineModelSimulator", "ScpiSimulator"]
+
+log = logging.getLogger(__name__)
+
+
+class InstrumentState:
+    """The state variables of a simulated instrument; thread-safe; a :class:`SimState`.
+
+    Every spec names one variable, starting at its ``value``. A follower (``follows``) moves
+    toward the variable it follows with its :class:`~iocgate.protocol.Dynamics`, integrated
+    lazily from ``clock`` whenever it is read, so a fake clock makes tests exact.
+
+    Args:
+        specs: the instrument's commands.
+        clock: monotonic time in seconds.
+        seed: seed of the noise generator (``None``: random).
+    """
+
+    def __init__(self, specs: Iterable[CommandSpec], clock: Callable[[], float] = time.monotonic,
+                 seed: Optional[int] = None):
+        self.specs: Dict[str, CommandSpec] = {spec.name: spec for spec in specs}
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Every variable back to its power-on value."""
+        with self._lock:
+            self._values: Dict[str, Any] = {n: s.value for n, s in self.specs.items()}
+            self._slewed = dict(self._values)
+            self._t = self._clock()
+
+    def _advance(self) -> None:
+        now = self._clock()
+        dt, self._t = max(0.0, now - self._t), now
+        for name, spec in self.specs.items():
+            if spec.follows is None:
+                continue
+            target = self._values[spec.follows]
+            if spec.dynamics is None or not isinstance(target, (int, float)):
+                self._values[name] = target
+                continue
+            self._slewed[name], self._values[name] = spec.dynamics.step(
+                self._values[name], target, dt, self._slewed[name])
+
+    def names(self) -> List[str]:
+        return list(self.specs)
+
+    def get(self, name: str) -> Any:
+        """The value of ``name`` now, with its noise.
+
+        Raises:
+            KeyError: no such variable.
+        """
+        spec = self.specs[name]
+        with self._lock:
+            self._advance()
+            value = self._values[name]
+        if spec.dynamics is not None and isinstance(value, float):
+            value += self.noise(spec.dynamics.noise)
+        return value
+
+    def noise(self, sigma: float) -> float:
+        """A sample of Gaussian noise with standard deviation ``sigma``."""
+        return self._rng.gauss(0.0, sigma) if sigma else 0.0
+
+    def set(self, name: str, value: Any) -> None:
+        """Set ``name`` (text or a value), checked against its limits and codes; a follower
+        jumps there and then follows again.
+
+        Raises:
+            KeyError: no such variable. ValueError: the value is refused.
+        """
+        spec = self.specs[name]
+        checked = spec.check(value)
+        with self._lock:
+            self._advance()
+            self._values[name] = self._slewed[name] = checked
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:+.6E}"
+    return str(value)
+
+
+class _Declared:
+    """What simulators made from a declaration share: the state, the hooks, serving."""
+
+    #: state variables beyond the declaration (e.g. the signal at an input), with their
+    #: power-on values; the backdoor reads and sets them like the others
+    variables: ClassVar[Mapping[str, Any]] = {}
+    state: InstrumentState
+
+    def _make_state(self, specs: Sequence[CommandSpec], clock: Callable[[], float],
+                    seed: Optional[int]) -> None:
+        extra = [CommandSpec(name, kind=type(value), value=value)
+                 for name, value in self.variables.items()]
+        self.state = InstrumentState([*specs, *extra], clock, seed)
+
+    def value(self, name: str) -> Any:
+        """The value of ``name`` as the instrument reports it (``read_<name>()`` if
+        defined)."""
+        hook = getattr(self, f"read_{name}", None)
+        return hook() if hook is not None else self.state.get(name)
+
+    def write(self, name: str, value: Any) -> None:
+        """Apply a set of ``name`` from the wire (``write_<name>(checked value)`` if
+        defined).
+
+        Raises:
+            ValueError: refused (out of range, unknown code).
+        """
+        checked = self.state.specs[name].check(value)
+        hook = getattr(self, f"write_{name}", None)
+        if hook is not None:
+            hook(checked)
+        else:
+            self.state.set(name, checked)
+
+    def serve_for(self, transports: Sequence[str], baudrate: int = 9600) -> Mapping[str, Any]:
+        """Start serving the way an IOC with these ``transports`` reaches it (a serial-first
+        instrument on a pseudo-terminal, else TCP, else a VISA socket resource); return the
+        device options (``serial``/``baudrate``, ``host``/``port`` or ``resource``)."""
+        served: Any = self
+        if transports[0] == "serial" or not {"tcp", "visa"} & set(transports):
+            return {"serial": served.start_pty_link(), "baudrate": baudrate}
+        port = served.start_tcp()
+        if "tcp" in transports:
+            return {"host": "127.0.0.1", "port": port}
+        return {"resource": f"TCPIP::127.0.0.1::{port}::SOCKET"}
+
+
+class ScpiSimulator(_Declared, ScpiServer):
+    """An SCPI instrument made from its declaration, served over TCP and/or a pty.
+
+    Args:
+        specs: the commands (``iocgate.ioc.command_specs(IOCClass)``).
+        port, host: TCP address for :meth:`start` (0 = an ephemeral port).
+        clock: monotonic time in seconds, for the dynamics.
+        seed: noise seed.
+
+    Every declared SCPI header answers its query (``VOLT?``) and, if writable, its set
+    (``VOLT 5``; out of range: error -222, unknown state code: -224, value unchanged).
+    ``state`` is the backdoor's state (names are the declaring attributes).
+    """
+
+    #: the ``*IDN?`` reply
+    idn: ClassVar[str] = "iocgate,Simulated Instrument,SIM0001,1.0"
+    terminator: ClassVar[str] = "\n"
+
+    def __init__(self, specs: Sequence[CommandSpec], port: int = 0, host: str = "127.0.0.1",
+                 clock: Callable[[], float] = time.monotonic, seed: Optional[int] = None):
+        self._make_state(specs, clock, seed)
+        super().__init__(_DeclaredAdapter(self), port=port, host=host,
+                         terminator=self.terminator, name=type(self).__name__)
+
+    def do_command(self, cmd_path: List[str], params: List[str]) -> Optional[str]:
+        """Commands beyond the declaration (override; ``None``: undefined header)."""
+        return None
+
+
+def _set_pattern(template: str) -> Pattern[str]:
+    """``"SETP 1,{value}"`` -> a regex matching such a line, the value in group ``value``.
+
+    Raises:
+        ValueError: the template has not exactly one ``{...}`` field.
+    """
+    parts = re.split(r"\{[^{}]*\}", template)
+    if len(parts) != 2:
+        raise ValueError(f"a set template needs one {{value}} field: {template!r}")
+    return re.compile(re.escape(parts[0]) + r"\s*(?P<value>.+?)\s*" + re.escape(parts[1]),
+                      re.IGNORECASE)
+
+
+class LineModelSimulator(_Declared, LineSimulator):
+    """A line-protocol instrument (``get``/``set`` texts, as a ``lines()`` node sends them)
+    made from its declaration, served over a pty and/or TCP.
+
+    Args:
+        specs, clock, seed: as for :class:`ScpiSimulator`.
+
+    A line equal to a spec's ``get`` text (case-insensitive) answers the value; a line
+    matching a ``set`` template sets it and gets no reply. A refused value or an unknown line
+    is ignored, as most serial instruments do; override :meth:`do_line` to answer more.
+    """
+
+    terminator: ClassVar[str] = "\r\n"
+
+    def __init__(self, specs: Sequence[CommandSpec],
+                 clock: Callable[[], float] = time.monotonic, seed: Optional[int] = None):
+        self._make_state(specs, clock, seed)
+        self._queries = {s.get.upper(): s for s in self.state.specs.values() if s.get}
+        self._sets = [(_set_pattern(s.set), s) for s in self.state.specs.values()
+                      if s.set and s.writable]
+        super().__init__(self._answer_line, terminator=self.terminator,
+                         name=type(self).__name__)
+
+    def _answer_line(self, line: str) -> Optional[str]:
+        text = line.strip()
+        spec = self._queries.get(text.upper())
+        if spec is not None:
+            return _format(self.value(spec.name))
+        for pattern, spec in self._sets:
+            match = pattern.fullmatch(text)
+            if match:
+                try:
+                    self.write(spec.name, match.group("value"))
+                except ValueError:
+                    log.info("%s: refused %r", self.name, text)
+                return None
+        return self.do_line(text)
+
+    def do_line(self, line: str) -> Optional[str]:
+        """Lines beyond the declaration (override; ``None``: no reply)."""
+        return None
+
+
+class _DeclaredAdapter(ScpiAdapter):
+    def __init__(self, simulator: ScpiSimulator):
+        super().__init__(simulator.idn)
+        self.simulator = simulator
+        self.headers = [s for s in simulator.state.specs.values() if s.header]
+
+    def reset(self) -> None:
+        self.simulator.state.reset()
+
+    def do_command(self, cmd_path: List[str], params: List[str]) -> Optional[str]:
+        sim = self.simulator
+        for spec in self.headers:
+            if header_matches(cmd_path, spec.header + "?"):
+                if params:
+                    self.push_error(-108)
+                    return ""
+                reply = _format(sim.value(spec.name))
+                return f'"{reply}"' if spec.quoted else reply
+            if spec.writable and header_matches(cmd_path, spec.header):
+                if len(params) != 1:
+                    self.push_error(-109 if not params else -108)
+                    return ""
+                try:
+                    sim.write(spec.name, params[0])
+                except ValueError as exc:
+                    code = -224 if spec.codes is not None else -222
+                    self.push_error(code, f"{MESSAGES[code]}; {exc}")
+                return ""
+        return sim.do_command(cmd_path, params)

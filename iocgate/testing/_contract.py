@@ -1,0 +1,223 @@
+"""Contract tests every instrument IOC passes, made in one line::
+
+    TestDmm = contract_tests(DmmIOC)
+
+Checks, over Channel Access with caproto's client: every PV has an upper-case name, a doc,
+and (if numeric) units and, for floating point, a precision; every writable bound PV
+round-trips its limits (or every state) into its ``_RBV``; a put outside the limits (or an
+unknown state) is refused and changes nothing; each simulator fault (freeze, garbage, cut)
+raises the readbacks' alarm (INVALID; TIMEOUT for a freeze) and the IOC recovers when it is
+cleared.
+
+By default the IOC runs on its simulator. ``pytest --host H [--port P]``, ``--serial PATH``
+or ``--resource VISA`` run the same suite against real hardware as an acceptance test:
+read-only (put tests skipped) unless ``--allow-writes``, and without the fault tests, which
+need the simulator's backdoor.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional
+
+import pytest
+
+from ._environment import free_port, loopback_env
+from ._ioc import RunningIOC
+
+#: seconds a contract check waits for a state that only a poll can observe
+SETTLE = 10.0
+_NUMERIC = {"DOUBLE", "FLOAT", "LONG", "INT", "SHORT"}
+_FLOAT = {"DOUBLE", "FLOAT"}
+#: simulator fault -> how to switch it on; the alarm status it must cause (``None``: COMM or
+#: TIMEOUT; a binary protocol's library may drop a garbled reply and report a timeout)
+FAULTS = {
+    "freeze": (lambda faults: setattr(faults, "withhold", True), "TIMEOUT"),
+    "garbage": (lambda faults: setattr(faults, "garbage", True), None),
+    "cut": (lambda faults: (setattr(faults, "refuse", True), faults.drop_connections()), None),
+}
+
+
+def device_options(config: pytest.Config) -> Dict[str, Any]:
+    """The real-hardware address given on the pytest command line (empty: simulator)."""
+    options = {key: config.getoption(f"iocgate_{key}", None)
+               for key in ("host", "port", "serial", "resource")}
+    return {key: value for key, value in options.items() if value}
+
+
+def wait_for(probe: Callable[[], Any], timeout: float = SETTLE, what: str = "") -> Any:
+    """Poll ``probe`` until truthy; fail the test naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what or 'condition'} not met within {timeout} s (last: {result!r})")
+        time.sleep(0.02)
+
+
+class InstrumentContract:
+    """The contract tests; :func:`contract_tests` makes a subclass per IOC class."""
+
+    ioc_class: ClassVar[type]
+    #: seconds between scans and the device reply timeout while testing (fast alarms)
+    scan_period: ClassVar[float] = 0.1
+    reply_timeout: ClassVar[float] = 0.25
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def ioc(cls, request: pytest.FixtureRequest) -> Iterator[RunningIOC]:
+        port = free_port()
+        saved = {key: os.environ.get(key) for key in loopback_env(port)}
+        os.environ.update(loopback_env(port))
+        config = cls.ioc_class.device_config
+        options = device_options(request.config)
+        simulation = None
+        if config is None:  # an IOC that makes its own device (e.g. shell commands)
+            device = None
+        elif options:
+            if "host" in options:
+                options.setdefault("port", config.default_port)
+            device = config.open(options, config.timeout)
+        else:
+            simulation = config.start_simulator(cls.ioc_class)
+            device = config.open(simulation.options, cls.reply_timeout)
+        group = cls.ioc_class(device=device, scan_period=cls.scan_period)
+        running = RunningIOC(group, port, simulation=simulation).start()
+        try:
+            wait_for(lambda: running.value("CONNECTED") == "Connected", what="CONNECTED")
+            yield running
+        finally:
+            running.stop()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    @staticmethod
+    def wait(probe: Callable[[], Any], timeout: float = SETTLE) -> Any:
+        """Poll ``probe`` until truthy (for checks added in a subclass)."""
+        return wait_for(probe, timeout)
+
+    @pytest.fixture
+    def writes(self, request: pytest.FixtureRequest, ioc: RunningIOC) -> None:
+        if ioc.simulation is None and not request.config.getoption("iocgate_allow_writes",
+                                                                   False):
+            pytest.skip("real hardware: puts need --allow-writes")
+
+    @pytest.fixture
+    def faults(self, ioc: RunningIOC) -> Any:
+        if ioc.simulation is None:
+            pytest.skip("fault injection needs the simulator")
+        handle = ioc.simulation.handle
+        yield handle.faults
+        handle.faults.clear()
+
+    # ------------------------------------------------------------------ the contract
+    def test_every_pv_is_named_documented_with_units_and_precision(self, ioc: RunningIOC):
+        problems: List[str] = []
+        for attr, prop in type(ioc.group)._pvs_.items():
+            spec, suffix = prop.pvspec, ioc.group.attr_to_pvname[attr][len(ioc.prefix):]
+            reply = ioc.get(suffix, data_type="control")
+            kind = reply.data_type.name.replace("CTRL_", "")
+            if suffix != suffix.upper():
+                problems.append(f"{suffix}: name not upper case")
+            if not (spec.doc or "").strip():
+                problems.append(f"{suffix}: no doc")
+            if kind in _NUMERIC and spec.max_length in (None, 1) and not reply.metadata.units:
+                problems.append(f"{suffix}: no units (EGU)")
+            if kind in _FLOAT and "precision" not in (spec.cls_kwargs or {}):
+                problems.append(f"{suffix}: no precision (PREC)")
+        assert not problems, "\n".join(problems)
+
+    def test_bound_readbacks_have_no_alarm(self, ioc: RunningIOC):
+        for bound in ioc.group.walk_bound_pvs():
+            suffix = bound.name[len(ioc.prefix):]
+            wait_for(lambda s=suffix: ioc.get(s, data_type="time").metadata.severity == 0,
+                     what=f"{suffix} without alarm")
+
+    def test_writable_pvs_round_trip_their_limits(self, ioc: RunningIOC, writes: None):
+        for bound, values in _writable(ioc):
+            suffix = bound.name[len(ioc.prefix):]
+            for value in values:
+                reply = ioc.put(suffix, value if isinstance(value, str) else [value])
+                assert reply.status.success == 1, f"put {suffix} = {value!r}: {reply.status}"
+                if bound.readback is not None and bound.binding.readback is True:
+                    rbv = bound.readback.name[len(ioc.prefix):]
+                    wait_for(lambda r=rbv, v=value: _same(ioc.value(r), v),
+                             what=f"{rbv} == {value!r}")
+
+    def test_out_of_limits_puts_are_refused_and_change_nothing(self, ioc: RunningIOC,
+                                                               writes: None):
+        for bound, _ in _writable(ioc):
+            suffix = bound.name[len(ioc.prefix):]
+            before = ioc.value(suffix)
+            bad = _outside(bound)
+            result = ioc.caput(suffix, bad)
+            assert result.returncode != 0, f"put {suffix} = {bad} was accepted"
+            assert _same(ioc.value(suffix), before), f"{suffix} changed by a refused put"
+
+    @pytest.mark.parametrize("fault", sorted(FAULTS))
+    def test_fault_raises_alarm_and_recovers(self, ioc: RunningIOC, faults: Any, fault: str):
+        switch_on, status = FAULTS[fault]
+        watched = [b.name[len(ioc.prefix):] for b in ioc.group.walk_bound_pvs()
+                   if b.channel.pvspec.read_only][:1]
+        assert watched, "no bound read-only PV to watch"
+        suffix = watched[0]
+
+        def alarm() -> tuple:
+            md = ioc.get(suffix, data_type="time").metadata
+            return md.status, md.severity
+
+        switch_on(faults)
+        wait_for(lambda: alarm()[1] == 3 and (status is None or alarm()[0] == _status(status)),
+                 what=f"{suffix} INVALID ({status or 'any'}) on {fault}")
+        faults.clear()
+        wait_for(lambda: alarm() == (0, 0), what=f"{suffix} recovered after {fault}")
+
+
+def _status(name: str) -> int:
+    from caproto import AlarmStatus
+
+    return int(AlarmStatus[name])
+
+
+def _writable(ioc: RunningIOC) -> Iterator[tuple]:
+    """``(bound PV, values to put)`` for every writable bound PV: its limits, or its states."""
+    for bound in ioc.group.walk_bound_pvs():
+        channel = bound.channel
+        if channel.pvspec.read_only:
+            continue
+        if bound.binding.enum_type is not None:
+            yield bound, [m.name for m in bound.binding.enum_type][::-1]
+        else:
+            low, high = channel.lower_ctrl_limit, channel.upper_ctrl_limit
+            if low < high:
+                yield bound, [high, low]
+
+
+def _outside(bound: Any) -> Any:
+    if bound.binding.enum_type is not None:
+        return len(bound.binding.enum_type)
+    low, high = bound.channel.lower_ctrl_limit, bound.channel.upper_ctrl_limit
+    return high + max(1.0, abs(high - low))
+
+
+def _same(got: Any, want: Any) -> bool:
+    if isinstance(want, float) or isinstance(got, float):
+        try:
+            return math.isclose(float(got), float(want), rel_tol=1e-6, abs_tol=1e-9)
+        except (TypeError, ValueError):
+            return False
+    return got == want
+
+
+def contract_tests(ioc_class: type, name: Optional[str] = None) -> type:
+    """A pytest test class running the contract against ``ioc_class``; assign it to a
+    module-level name starting with ``Test`` (one IOC, simulator and CA client per class)."""
+    return type(name or f"Test{ioc_class.__name__}", (InstrumentContract,),
+                {"ioc_class": ioc_class})
