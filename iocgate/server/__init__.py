@@ -11,6 +11,8 @@ Layers (a lower one never imports a higher one):
 * ``_core`` / ``_circuit``: sans-I/O server and per-client state machines
   (:class:`ServerCore`, :class:`Circuit`: bytes in, buffers out);
 * ``_drive``: steps ChannelData coroutines inline, or hands them to a task;
+* ``_relay`` (with ``_procnet``): relays unicast searches to the other servers of the host
+  that share our search port; ``_repeatlog``: one log line per repeated client error;
 * ``_fastwrite``: applies the common scalar put without caproto's write path, with the same
   result (:func:`register_plain_write` admits ``write`` overrides that change nothing there);
 * back-ends: ``_asyncio`` (protocol callbacks, the fast one), ``_trio`` and ``_curio``
