@@ -9,7 +9,7 @@ Usage::
     python benchmarks/device_path.py puts   [--pvs 100] [--reply 0.02 0.05] [--period 0.1]
     python benchmarks/device_path.py flood  [--flood 100000] [--reply 0.01]
 
-Each case runs an instrument (:class:`devices.simserver.LineSimulator`, ``CH<k>?`` -> a
+Each case runs an instrument (:class:`iocgate.sim.LineSimulator`, ``CH<k>?`` -> a
 number, ``SP?``/``SP <v>`` a setpoint answered ``OK``; every reply after ``--reply`` s) in one
 child process, and an IOC (one :class:`~iocgate.DeviceGroup`: ``CH0..CH<n-1>`` read-only,
 ``SP`` writable; iocgate's server on asyncio) in another, on free loopback ports:
@@ -83,7 +83,7 @@ class Setpoint:
 
 def instrument_main(reply: float) -> None:
     """Serve one instrument on TCP and a pty; print both addresses; stop at stdin EOF."""
-    from devices.simserver import LineSimulator
+    from iocgate.sim import LineSimulator
 
     state = Setpoint()
     sim = LineSimulator(state.reply, name="bench")

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from caproto import AlarmSeverity, AlarmStatus, ChannelType
 
+from .._errors import DeviceDisconnected, DeviceTimeout
 from ._group import PVGroup
 from ._properties import pvproperty
 from ._scanner import DeviceHealthSink
@@ -29,18 +30,23 @@ class HealthPVs(PVGroup, DeviceHealthSink):
     """Health PVs of a device: CONNECTED, LAST_ERROR, ERROR_COUNT, SCAN_OVERRUNS, SCAN_TIME
     and SCAN_PERIOD.
 
+    LAST_ERROR holds the first error of the last failed scan pass (or a put's link failure)
+    until a pass succeeds, and the reason of a refused put until a newer error replaces it.
+
     :class:`~iocgate.DeviceGroup` has them; the device's scheduler starts from CONNECTED's
     startup hook, so it runs on whichever server and async library serve the IOC.
     """
 
     _trailing_pvs_ = ("connected", "last_error", "error_count", "scan_overruns", "scan_time",
                       "scan_period_pv")
+    _scan_error_shown = False  # LAST_ERROR is a scan's error, which a clean pass clears
 
     connected = pvproperty(name="CONNECTED", dtype=Link, value=Link.Disconnected,
                            read_only=True, doc="Whether the device answered the last scan")
     last_error = pvproperty(name="LAST_ERROR", dtype=ChannelType.CHAR, value="",
                             max_length=LAST_ERROR_LENGTH, read_only=True,
-                            doc="Text of the most recent device error (empty after recovery)")
+                            doc="Text of the most recent device error (a scan error clears on "
+                                "recovery, a refused put's stays)")
     error_count = pvproperty(name="ERROR_COUNT", dtype=int, value=0, read_only=True,
                              units="errors",
                              doc="Device errors (failed reads and writes) since start")
@@ -78,7 +84,7 @@ class HealthPVs(PVGroup, DeviceHealthSink):
         # on the same link only report it down
         if errors and not self.last_error.value:
             log.warning("%s: device error: %s", self.name, errors[0])
-        elif connected and not errors and self.last_error.value:
+        elif connected and not errors and self._scan_error_shown:
             log.info("%s: device answers again", self.name)
         severity = AlarmSeverity.NO_ALARM if connected else AlarmSeverity.MAJOR_ALARM
         if self.connected.value != state.name or self.connected.alarm.severity != severity:
@@ -89,7 +95,9 @@ class HealthPVs(PVGroup, DeviceHealthSink):
             await self.error_count.write(self.error_count.value + len(errors),
                                          verify_value=False)
             await self._show_error(errors[0])
-        elif connected and self.last_error.value:
+            self._scan_error_shown = True
+        elif connected and self._scan_error_shown:  # a refused put's reason stays
+            self._scan_error_shown = False
             await self.last_error.write("", verify_value=False)
         if self.scan_overruns.value != overruns:
             await self.scan_overruns.write(overruns, verify_value=False)
@@ -101,9 +109,12 @@ class HealthPVs(PVGroup, DeviceHealthSink):
         await self.scan_time.write(elapsed, verify_value=False)
 
     async def count_error(self, error: BaseException) -> None:
-        """Record a failed write (puts are not part of scan passes)."""
+        """Record a failed write (puts are not part of scan passes). A link failure clears
+        with the next clean pass like a scan error; a refusal's reason stays in LAST_ERROR
+        until a newer error."""
         await self.error_count.write(self.error_count.value + 1, verify_value=False)
         await self._show_error(error)
+        self._scan_error_shown = isinstance(error, (DeviceDisconnected, DeviceTimeout))
 
     async def _show_error(self, error: BaseException) -> None:
         text = str(error)[:LAST_ERROR_LENGTH - 1]  # room for the terminating NUL

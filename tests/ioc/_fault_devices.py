@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from devices.power_supply import PowerSupplySimulator
-from devices.simserver import GARBAGE, LineSimulator
 from devices.temperature_controller import TemperatureControllerSimulator
+from iocgate.sim import GARBAGE, LineSimulator
 
 
 class FaultyDevice:

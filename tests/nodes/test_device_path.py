@@ -12,9 +12,9 @@ from typing import Iterator, List, Optional
 
 import pytest
 
-from devices.simserver import LineSimulator
 from iocgate import DeviceLinkDown, DeviceTimeout
 from iocgate.nodes import ControlSystem, aread_many, read_many
+from iocgate.sim import LineSimulator
 
 from .test_async import LIBRARIES, run
 
