@@ -133,6 +133,7 @@ def make_parser(ioc_class: type, argv: Optional[Sequence[str]] = None,
         argv=list(argv) if argv is not None else None,
         macros=dict(getattr(ioc_class, "default_macros", {})))
     parser.prog = prog or _command_name(ioc_class)
+    parser.error = lambda message: _fail(parser, f"{message} (--help lists the options)")
     parser.epilog = _VERBOSITY + "\n\n" + _pv_table(ioc_class, prefix)
     parser.add_argument("--server", choices=SERVERS, default=DEFAULT_SERVER,
                         help="Channel Access server core (default: %(default)s)")
@@ -163,8 +164,13 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None,
     """
     parser, split_args = make_parser(ioc_class, argv, prog)
     args = parser.parse_args(argv)
+    if any(char.isspace() for char in args.prefix):
+        _fail(parser, f'--prefix "{args.prefix}": a PV name cannot contain spaces')
     ioc_options, run_options = split_args(args)
-    configure_logging(args.verbose or 0, args.quiet, args.log_file)
+    try:
+        configure_logging(args.verbose or 0, args.quiet, args.log_file)
+    except OSError as exc:
+        _fail(parser, f"--log-file {args.log_file}: {exc.strerror or exc}")
     try:
         check_interfaces(run_options["interfaces"])
     except ValueError as exc:

@@ -30,6 +30,14 @@ CASES = {
                        "--serial /dev/ttyIOCGATE-NONE: no such device (serial ports on this host:"),
     "visa-unparsable": (["iocs.power_supply", "--resource", "TCPIP::x::SOCKET"],
                         "--resource TCPIP::x::SOCKET: not a VISA resource name"),
+    "log-dir-absent": (["iocs.power_supply", "--log-file", "/nonexistent-iocgate/x.log"],
+                       "--log-file /nonexistent-iocgate/x.log: No such file or directory"),
+    "prefix-with-space": (["iocs.power_supply", "--prefix", "MY PSU:"],
+                          '--prefix "MY PSU:": a PV name cannot contain spaces'),
+    "timeout-negative": (["iocs.power_supply", "--timeout", "-1"],
+                         "argument --timeout: expected seconds > 0, not '-1' (--help lists"),
+    "async-lib-unknown": (["iocs.power_supply", "--async-lib", "foo"],
+                          "argument --async-lib: invalid choice: 'foo'"),
     "udp-port-in-use": (["iocs.random_walk"], "UDP port {port} on 127.0.0.1 is in use by pid "
                                               "{pid} ("),
 }
