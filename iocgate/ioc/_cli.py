@@ -104,13 +104,18 @@ def _pv_table(ioc_class: type, prefix: str) -> str:
 
 
 def _command_name(ioc_class: type) -> str:
-    """How the user starts ``ioc_class``: ``python -m iocs.power_supply`` (or the script)."""
+    """How the user starts ``ioc_class``: ``python -m iocs.power_supply`` (or the script);
+    ``python -m pkg`` for a class in ``pkg.ioc`` that ``pkg/__main__.py`` runs."""
     module = ioc_class.__module__
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if module == "__main__":
-        spec = getattr(sys.modules["__main__"], "__spec__", None)
         if spec is None:
             return os.path.basename(sys.argv[0]) or ioc_class.__name__
         module = spec.name[:-len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+    elif spec is not None and spec.name.endswith(".__main__"):
+        package = spec.name[:-len(".__main__")]
+        if module.startswith(package + "."):
+            module = package
     return f"python -m {module}"
 
 
