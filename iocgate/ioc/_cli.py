@@ -167,7 +167,11 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None,
     Bad options (an interface this host lacks, a port in use, a missing serial device, an
     unparsable VISA resource, ``--port`` without ``--host``) exit with status 2 and one line.
     """
-    parser, split_args = make_parser(ioc_class, argv, prog)
+    try:
+        parser, split_args = make_parser(ioc_class, argv, prog)
+    except ValueError as exc:  # caproto reads the EPICS_* variables for the defaults
+        print(f"{prog or _command_name(ioc_class)}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     args = parser.parse_args(argv)
     if any(char.isspace() for char in args.prefix):
         _fail(parser, f'--prefix "{args.prefix}": a PV name cannot contain spaces')
@@ -177,7 +181,10 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None,
     except OSError as exc:
         _fail(parser, f"--log-file {args.log_file}: {exc.strerror or exc}")
     try:
-        check_interfaces(run_options["interfaces"])
+        from_env = (args.interfaces == parser.get_default("interfaces")
+                    and os.environ.get("EPICS_CAS_INTF_ADDR_LIST"))
+        check_interfaces(run_options["interfaces"],
+                         "EPICS_CAS_INTF_ADDR_LIST=" if from_env else "--interfaces ")
     except ValueError as exc:
         _fail(parser, str(exc))
     kwargs: Dict[str, Any] = {}
