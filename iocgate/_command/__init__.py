@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Show the EPICS environment and the CA servers on this host; search each "
                     "PV as a C client would and explain why one is not found.")
     doctor.add_argument("pvs", metavar="PV", nargs="*", help="PV names to search")
+    parser.error = lambda message: parser.exit(
+        2, f"{PROG}: error: {message} (`iocgate --help` lists the commands)\n")
     return parser
 
 

@@ -105,13 +105,18 @@ def _pv_table(ioc_class: type, prefix: str) -> str:
 
 
 def _command_name(ioc_class: type) -> str:
-    """How the user starts ``ioc_class``: ``python -m iocs.power_supply`` (or the script)."""
+    """How the user starts ``ioc_class``: ``python -m iocs.power_supply`` (or the script);
+    ``python -m pkg`` for a class in ``pkg.ioc`` that ``pkg/__main__.py`` runs."""
     module = ioc_class.__module__
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if module == "__main__":
-        spec = getattr(sys.modules["__main__"], "__spec__", None)
         if spec is None:
             return os.path.basename(sys.argv[0]) or ioc_class.__name__
         module = spec.name[:-len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+    elif spec is not None and spec.name.endswith(".__main__"):
+        package = spec.name[:-len(".__main__")]
+        if module.startswith(package + "."):
+            module = package
     return f"python -m {module}"
 
 
@@ -134,6 +139,7 @@ def make_parser(ioc_class: type, argv: Optional[Sequence[str]] = None,
         argv=list(argv) if argv is not None else None,
         macros=dict(getattr(ioc_class, "default_macros", {})))
     parser.prog = prog or _command_name(ioc_class)
+    parser.error = lambda message: _fail(parser, f"{message} (--help lists the options)")
     parser.epilog = _VERBOSITY + "\n\n" + _pv_table(ioc_class, prefix)
     parser.add_argument("--server", choices=SERVERS, default=DEFAULT_SERVER,
                         help="Channel Access server core (default: %(default)s)")
@@ -163,12 +169,24 @@ def run_ioc(ioc_class: type, argv: Optional[Sequence[str]] = None,
     Bad options (an interface this host lacks, a port in use, a missing serial device, an
     unparsable VISA resource, ``--port`` without ``--host``) exit with status 2 and one line.
     """
-    parser, split_args = make_parser(ioc_class, argv, prog)
-    args = parser.parse_args(argv)
-    ioc_options, run_options = split_args(args)
-    configure_logging(args.verbose or 0, args.quiet, args.log_file)
     try:
-        check_interfaces(run_options["interfaces"])
+        parser, split_args = make_parser(ioc_class, argv, prog)
+    except ValueError as exc:  # caproto reads the EPICS_* variables for the defaults
+        print(f"{prog or _command_name(ioc_class)}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    args = parser.parse_args(argv)
+    if any(char.isspace() for char in args.prefix):
+        _fail(parser, f'--prefix "{args.prefix}": a PV name cannot contain spaces')
+    ioc_options, run_options = split_args(args)
+    try:
+        configure_logging(args.verbose or 0, args.quiet, args.log_file)
+    except OSError as exc:
+        _fail(parser, f"--log-file {args.log_file}: {exc.strerror or exc}")
+    try:
+        from_env = (args.interfaces == parser.get_default("interfaces")
+                    and os.environ.get("EPICS_CAS_INTF_ADDR_LIST"))
+        check_interfaces(run_options["interfaces"],
+                         "EPICS_CAS_INTF_ADDR_LIST=" if from_env else "--interfaces ")
     except ValueError as exc:
         _fail(parser, str(exc))
     kwargs: Dict[str, Any] = {}

@@ -48,14 +48,14 @@ def host_addresses() -> Dict[str, str]:
     return found
 
 
-def check_interfaces(interfaces: Sequence[str]) -> None:
+def check_interfaces(interfaces: Sequence[str], source: str = "--interfaces ") -> None:
     """Raise ``ValueError`` with a one-line reason unless every entry is an IPv4 address
-    (``0.0.0.0`` for all) that this host has."""
+    (``0.0.0.0`` for all) that this host has; ``source`` names where the entry came from."""
     for text in interfaces:
         try:
             ipaddress.IPv4Address(text)
         except ValueError:
-            raise ValueError(f"--interfaces {text}: not an IPv4 address "
+            raise ValueError(f"{source}{text}: not an IPv4 address "
                              "(give one of this host's, e.g. 127.0.0.1, or 0.0.0.0 for all)"
                              ) from None
         if text == "0.0.0.0":
@@ -67,7 +67,7 @@ def check_interfaces(interfaces: Sequence[str]) -> None:
                 if exc.errno != errno.EADDRNOTAVAIL:
                     raise
                 have = ", ".join(sorted(host_addresses())) or "none found"
-                raise ValueError(f"--interfaces {text}: this host has no such address "
+                raise ValueError(f"{source}{text}: this host has no such address "
                                  f"(its addresses: {have})") from None
 
 

@@ -100,6 +100,14 @@ def test_run_help_and_unknown_ioc():
                               "iocs.no_such_ioc (`iocgate list` shows the IOCs)\n")
 
 
+@pytest.mark.parametrize("args", [["bogus"], ["doctor", "--timeout", "1"], []])
+def test_usage_error_is_one_line(args):
+    result = iocgate(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("iocgate: error: ") and result.stderr.count("\n") == 1, (
+        result.stderr)
+
+
 def test_run_serves_and_vv_traces_requests(walk):
     assert float(walk.caget("CMD:DT")) == 1.0
     log = walk.log()

@@ -30,9 +30,25 @@ CASES = {
                        "--serial /dev/ttyIOCGATE-NONE: no such device (serial ports on this host:"),
     "visa-unparsable": (["iocs.power_supply", "--resource", "TCPIP::x::SOCKET"],
                         "--resource TCPIP::x::SOCKET: not a VISA resource name"),
+    "log-dir-absent": (["iocs.power_supply", "--log-file", "/nonexistent-iocgate/x.log"],
+                       "--log-file /nonexistent-iocgate/x.log: No such file or directory"),
+    "prefix-with-space": (["iocs.power_supply", "--prefix", "MY PSU:"],
+                          '--prefix "MY PSU:": a PV name cannot contain spaces'),
+    "timeout-negative": (["iocs.power_supply", "--timeout", "-1"],
+                         "argument --timeout: expected seconds > 0, not '-1' (--help lists"),
+    "async-lib-unknown": (["iocs.power_supply", "--async-lib", "foo"],
+                          "argument --async-lib: invalid choice: 'foo'"),
+    "interface-env-absent": (["iocs.power_supply"],
+                             "EPICS_CAS_INTF_ADDR_LIST=10.9.9.9: this host has no such address"),
+    "server-port-env-not-a-number": (["iocs.power_supply"],
+                                     "Environment variable EPICS_CA_SERVER_PORT misconfigured"),
     "udp-port-in-use": (["iocs.random_walk"], "UDP port {port} on 127.0.0.1 is in use by pid "
                                               "{pid} ("),
 }
+
+#: environment variables set for a case, over the loopback test environment
+ENVIRONMENT = {"interface-env-absent": {"EPICS_CAS_INTF_ADDR_LIST": "10.9.9.9"},
+               "server-port-env-not-a-number": {"EPICS_CA_SERVER_PORT": "abc"}}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +63,8 @@ def refused() -> Iterator[Dict[str, tuple]]:
         for case, (args, _) in CASES.items():
             port = busy if case == "udp-port-in-use" else free_port()
             started[case] = (subprocess.Popen(
-                [sys.executable, "-m", *args], env=subprocess_env(port),
+                [sys.executable, "-m", *args],
+                env=subprocess_env(port, **ENVIRONMENT.get(case, {})),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), port)
         results = {}
         for case, (process, port) in started.items():

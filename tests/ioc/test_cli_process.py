@@ -67,7 +67,8 @@ def test_nonsense_device_options_are_usage_errors(ioc_class, bad, capsys):
     with pytest.raises(SystemExit) as exited:  # argparse's usage error, before any I/O
         parser.parse_args(bad)
     assert exited.value.code == 2
-    assert f"argument {bad[-2]}:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"argument {bad[-2]}:" in err, err
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])

@@ -99,3 +99,19 @@ def test_help_names_the_command_that_runs_it():
     assert result.stdout.startswith("usage: python -m iocs.random_walk ")
     assert "-vv: also every Channel Access request" in result.stdout
     assert "--log-file PATH" in result.stdout
+
+
+def test_help_names_the_package_whose_main_runs_it(tmp_path):
+    package = tmp_path / "bench_ioc"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "ioc.py").write_text(
+        "from iocs.random_walk import RandomWalkIOC\n\n\n"
+        "class BenchIOC(RandomWalkIOC):\n    \"\"\"Bench.\"\"\"\n")
+    (package / "__main__.py").write_text(
+        "from iocgate import run_ioc\n\nfrom .ioc import BenchIOC\n\nrun_ioc(BenchIOC)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.getcwd()]))
+    result = subprocess.run([sys.executable, "-m", "bench_ioc", "--help"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m bench_ioc "), result.stdout
