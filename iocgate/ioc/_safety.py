@@ -33,6 +33,11 @@ class AutosaveState(enum.IntEnum):
     Failed = 2
 
 
+class ReloadCommand(enum.IntEnum):
+    Ready = 0
+    Reload = 1
+
+
 def _utc(when: float) -> str:
     return datetime.datetime.fromtimestamp(when, datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
@@ -62,8 +67,8 @@ class SafetyPVs(HealthPVs):
                                  doc="Autosave: Off (no --autosave-dir), OK, or Failed (see log)")
     autosave_time = pvproperty(name="AUTOSAVE_TIME", dtype=ChannelType.STRING, value="",
                                read_only=True, doc="When values were last saved (UTC)")
-    acf_reload = pvproperty(name="ACF_RELOAD", value=0, units="",
-                            doc="Put any value to reload the --acf file (fails, keeping the "
+    acf_reload = pvproperty(name="ACF_RELOAD", dtype=ReloadCommand, value=ReloadCommand.Ready,
+                            doc="Put Reload (1) to reload the --acf file (fails, keeping the "
                                 "old rules, if the file is invalid)")
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -144,9 +149,9 @@ class SafetyPVs(HealthPVs):
         return value
 
     @acf_reload.putter
-    async def acf_reload(self, instance: Any, value: int) -> int:
+    async def acf_reload(self, instance: Any, value: Any) -> ReloadCommand:
         self.guard.reload()
-        return value
+        return ReloadCommand.Ready
 
     @lock.startup
     async def lock(self, instance: Any, async_lib: Any) -> None:

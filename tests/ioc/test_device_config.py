@@ -21,7 +21,8 @@ def parse(config: DeviceConfig, *argv: str):
 
 @pytest.mark.parametrize("argv, options", [
     (("--host", "10.0.0.5", "--port", "5025"), {"host": "10.0.0.5", "port": 5025}),
-    (("--serial", "/dev/ttyUSB0"), {"serial": "/dev/ttyUSB0", "baudrate": 9600}),
+    (("--serial", "socket://10.0.0.5:4001"), {"serial": "socket://10.0.0.5:4001",
+                                               "baudrate": 9600}),
     (("--resource", "TCPIP::10.0.0.5::5025::SOCKET"),
      {"resource": "TCPIP::10.0.0.5::5025::SOCKET"}),
     (("--url", "http://10.0.0.9:8080/api"), {"url": "http://10.0.0.9:8080/api"}),
