@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import time
 from typing import Any, Awaitable, Callable, Dict, Mapping, Optional
 
 from caproto._status import eca_value_to_status
@@ -110,7 +109,7 @@ class AccessGuard:
         put_log = self.put_log
         if put_log is None:
             return
-        put_log.add(time.time(), host, user, name, old, new,
+        put_log.add(None, host, user, name, old, new,
                     "OK" if status == _ECA_NORMAL else _status_name(status))
 
     # -- called by the IOC ---------------------------------------------------------------
