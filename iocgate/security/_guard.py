@@ -97,11 +97,6 @@ class AccessGuard:
             rights &= ~CA_WRITE
         return rights
 
-    @property
-    def auditing(self) -> bool:
-        """Whether :meth:`audit` wants to hear of puts (a put log is open)."""
-        return self.put_log is not None
-
     def audit(self, name: str, host: str, user: str, old: Any, new: Any,
               status: int) -> None:
         """Log one put of ``name``: ``old`` value, ``new`` (the value after an accepted

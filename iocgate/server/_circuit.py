@@ -10,7 +10,7 @@ updates, are collected until the back-end calls :meth:`Circuit.take_output`, pro
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Deque, Dict, List, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from caproto import ChannelType
 from caproto._commands import extract_metadata
@@ -262,25 +262,26 @@ class Circuit:
                     self._late(wire.HEADER.pack(wire.ACCESS_RIGHTS, 0, 0, 0, channel.cid,
                                                 access))
 
-    def _audit(self, channel: Channel, dbr_type: int, count: int, payload: bytes):
-        """``finish(status)`` reporting this put to the channel's guard, or None."""
+    def _audit(self, channel: Channel) -> Optional[Tuple[Any]]:
+        """``(value before the put,)`` if the channel's guard logs puts, else None; hand it
+        to :meth:`_audited` once the put's status is known (no closure: this runs per put)."""
         guard = channel.guard
-        if guard is None or not guard.auditing:
+        if guard is None or guard.put_log is None:
             return None
-        data = channel.entry.data
-        old = data.value
+        return (channel.entry.data.value,)
 
-        def finish(status: int) -> None:
-            if status == wire.ECA_NORMAL:
-                new = data.value
-            else:  # what was asked for
-                try:
-                    new = wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type,
-                                          count)
-                except Exception:
-                    new = payload
-            guard.audit(channel.name, self.hostname, self.username, old, new, status)
-        return finish
+    def _audited(self, channel: Channel, before: Tuple[Any], status: int, dbr_type: int,
+                 count: int, payload: bytes) -> None:
+        """Report a put to the channel's guard: the value after it, or the one asked for."""
+        if status == wire.ECA_NORMAL:
+            new = channel.entry.data.value
+        else:
+            try:
+                new = wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type, count)
+            except Exception:
+                new = payload
+        channel.guard.audit(channel.name, self.hostname, self.username, before[0], new,
+                            status)
 
     def _create_chan(self, _c, _t, _n, cid, _version, _h, payload) -> None:
         name = wire.decode_string(payload)
@@ -385,7 +386,7 @@ class Circuit:
         if channel is None:
             return
         notify = command == wire.WRITE_NOTIFY
-        audit = self._audit(channel, dbr_type, count, payload)
+        before = self._audit(channel)
         status = 0
         if dbr_type > wire.MAX_DBR_TYPE or dbr_type in _UNWRITABLE_TYPES:
             status = wire.ECA_BADTYPE
@@ -394,7 +395,8 @@ class Circuit:
         elif count > channel.max_count or count == 0:
             status = wire.ECA_BADCOUNT
         if status:
-            self._write_failed(message, channel, notify, status, "write refused", audit)
+            self._write_failed(message, channel, notify, status, "write refused", before,
+                               payload)
             return
         entry = channel.entry
         fast = entry.fast
@@ -403,8 +405,8 @@ class Circuit:
         if scalar is not None and fast is not None and fast.write(
                 scalar[0] if entry.inline_write
                 else dbr_value(entry.data, dbr_type, count, payload), self.server):
-            if audit is not None:
-                audit(wire.ECA_NORMAL)
+            if before is not None:
+                self._audited(channel, before, wire.ECA_NORMAL, dbr_type, count, payload)
             if notify:
                 self._late(wire.header(wire.WRITE_NOTIFY, 0, dbr_type, count,
                                        wire.ECA_NORMAL, ioid))
@@ -418,16 +420,16 @@ class Circuit:
                 metadata = extract_metadata(payload[:md_size], dbr_type)
             except Exception as exc:
                 self._write_failed(message, channel, notify, wire.ECA_BADTYPE, repr(exc),
-                                   audit)
+                                   before, payload)
                 return
 
         def done(_result, exc) -> None:
             if exc is not None:
                 self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
-                                   f"{type(exc).__name__}: {exc}", audit)
+                                   f"{type(exc).__name__}: {exc}", before, payload)
                 return
-            if audit is not None:
-                audit(wire.ECA_NORMAL)
+            if before is not None:
+                self._audited(channel, before, wire.ECA_NORMAL, dbr_type, count, payload)
             if notify:
                 self._late(wire.header(wire.WRITE_NOTIFY, 0, dbr_type, count,
                                        wire.ECA_NORMAL, ioid))
@@ -445,9 +447,10 @@ class Circuit:
         drive(coro, done, self.server.spawn, inline=entry.inline_write)
 
     def _write_failed(self, message, channel: Channel, notify: bool, status: int,
-                      text: str, audit=None) -> None:
-        if audit is not None:
-            audit(status)
+                      text: str, before: Optional[Tuple[Any]] = None,
+                      payload: bytes = b"") -> None:
+        if before is not None:
+            self._audited(channel, before, status, message[1], message[2], payload)
         if notify:
             self._late(wire.header(wire.WRITE_NOTIFY, 0, message[1], message[2], status,
                                    message[4]))
