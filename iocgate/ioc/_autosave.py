@@ -9,6 +9,7 @@ a complete generation; a crash at any point leaves either the old or the new one
 from __future__ import annotations
 
 import datetime
+import errno
 import json
 import logging
 import os
@@ -170,8 +171,42 @@ class Autosave:
         self.error: Optional[Exception] = None
         self._dirty = False
         self._last_attempt = 0.0
+        self._claim_fd: Optional[int] = None
         for item in items:
             _on_publish(item.data, self._mark_dirty)
+
+    def claim(self) -> None:
+        """Make this the only running IOC that saves into :attr:`path` (an advisory lock on
+        ``<file>.lock``, released when the process ends, even by ``kill -9``).
+
+        Raises:
+            OSError: another running IOC has the file (``filename`` is its directory). A
+                directory that cannot be created or written is not an error here: the
+                saves then fail and ``AUTOSAVE_STATUS`` says so.
+        """
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path.with_name(self.path.name + ".lock"),
+                         os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise OSError(errno.EBUSY, f"{self.path.name} is in use by another running IOC "
+                          "(give each IOC its own directory)", str(self.path.parent)) from None
+        self._claim_fd = fd
+
+    def release(self) -> None:
+        """Give up :meth:`claim` (when the IOC stops)."""
+        if self._claim_fd is not None:
+            os.close(self._claim_fd)
+            self._claim_fd = None
 
     def _mark_dirty(self) -> None:
         self._dirty = True

@@ -123,8 +123,9 @@ class SafetyPVs(HealthPVs):
             autosave_delay: seconds from a change to its save at most.
 
         Raises:
-            AcfError, OSError: the ACF file is invalid or unreadable, or the put log
-                cannot be opened (``OSError.filename`` says which).
+            AcfError, OSError: the ACF file is invalid or unreadable, the put log cannot
+                be opened, or another running IOC saves into the autosave directory
+                (``OSError.filename`` says which).
         """
         if acf is not None:
             self.guard.check_client_ip = check_client_ip
@@ -136,6 +137,7 @@ class SafetyPVs(HealthPVs):
                 self.prefix or type(self).__name__)
             self.autosaver = Autosave(self.autosave_items(), directory / "autosave.json",
                                       delay=autosave_delay)
+            self.autosaver.claim()
             self._to_device = self.autosaver.restore()
 
     @lock.putter
@@ -157,13 +159,17 @@ class SafetyPVs(HealthPVs):
     async def lock(self, instance: Any, async_lib: Any) -> None:
         sleep = async_lib.library.sleep
         tick = TICK
-        if self.autosaver is not None:
-            tick = min(TICK, self.autosaver.delay / 2)
-            await self.autosaver.restore_devices(self._to_device)
-            await self._save(time.time())
-        while True:
-            await sleep(tick)
-            await self._tick(time.time())
+        try:
+            if self.autosaver is not None:
+                tick = min(TICK, self.autosaver.delay / 2)
+                await self.autosaver.restore_devices(self._to_device)
+                await self._save(time.time())
+            while True:
+                await sleep(tick)
+                await self._tick(time.time())
+        finally:  # the IOC stops (in-process IOCs can be started again on the directory)
+            if self.autosaver is not None:
+                self.autosaver.release()
 
     async def _tick(self, now: float) -> None:
         if self.instrument_lock.expire(now):
@@ -247,7 +253,8 @@ def safety_from_arguments(ioc: Any, args: argparse.Namespace,
     except AcfError as exc:
         parser.error(f"--acf {args.acf}: {exc}")
     except OSError as exc:
-        option = "--put-log" if args.put_log and exc.filename == args.put_log else "--acf"
+        option = {args.acf: "--acf", args.put_log: "--put-log"}.get(exc.filename,
+                                                                   "--autosave-dir")
         parser.error(f"{option} {exc.filename}: {exc.strerror}")
     if not args.acf or not hasattr(signal, "SIGHUP"):
         yield

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import time
 from typing import Any, Awaitable, Callable, Dict, Mapping, Optional
 
 from caproto._status import eca_value_to_status
@@ -98,11 +97,6 @@ class AccessGuard:
             rights &= ~CA_WRITE
         return rights
 
-    @property
-    def auditing(self) -> bool:
-        """Whether :meth:`audit` wants to hear of puts (a put log is open)."""
-        return self.put_log is not None
-
     def audit(self, name: str, host: str, user: str, old: Any, new: Any,
               status: int) -> None:
         """Log one put of ``name``: ``old`` value, ``new`` (the value after an accepted
@@ -110,7 +104,7 @@ class AccessGuard:
         put_log = self.put_log
         if put_log is None:
             return
-        put_log.add(time.time(), host, user, name, old, new,
+        put_log.add(None, host, user, name, old, new,
                     "OK" if status == _ECA_NORMAL else _status_name(status))
 
     # -- called by the IOC ---------------------------------------------------------------

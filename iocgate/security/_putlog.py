@@ -67,13 +67,15 @@ class PutLog:
         self._last_flush = time.monotonic()
         self._file: Optional[TextIO] = open(path, "a", encoding="utf-8")
 
-    def add(self, when: float, host: str, user: str, pv: str, old: Any, new: Any,
+    def add(self, when: Optional[float], host: str, user: str, pv: str, old: Any, new: Any,
             result: str) -> None:
-        """Record one put (``when`` in epoch seconds); see :func:`format_put`. Nothing is
-        written here: call :meth:`flush_due` periodically (the IOC does, every 0.1 s)."""
-        burst = self._pending.get((pv, host, user, result))
+        """Record one put (``when`` in epoch seconds, None: now); see :func:`format_put`.
+        Nothing is written here: call :meth:`flush_due` periodically (the IOC does, every
+        0.1 s). Only the first put of a burst reads the clock."""
+        key = (pv, host, user, result)
+        burst = self._pending.get(key)
         if burst is None:
-            self._pending[(pv, host, user, result)] = [when, old, new, new, new, 1]
+            self._pending[key] = [time.time() if when is None else when, old, new, new, new, 1]
             return
         burst[2] = new
         burst[5] += 1

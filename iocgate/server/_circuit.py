@@ -335,39 +335,40 @@ class Circuit:
                     self._late(wire.HEADER.pack(wire.ACCESS_RIGHTS, 0, 0, 0, channel.cid,
                                                 access))
 
-    def _audit(self, channel: Channel, dbr_type: int, count: int, payload: bytes):
-        """``finish(status)`` reporting this put to the channel's guard, or None."""
+    def _audit(self, channel: Channel) -> Optional[Tuple[Any]]:
+        """``(value before the put,)`` if the channel's guard logs puts, else None; hand it
+        to :meth:`_audited` once the put's status is known (no closure: this runs per put)."""
         guard = channel.guard
-        if guard is None or not guard.auditing:
+        if guard is None or guard.put_log is None:
             return None
-        data = channel.entry.data
-        old = data.value
+        return (channel.entry.data.value,)
 
-        def finish(status: int) -> None:
-            if status == wire.ECA_NORMAL:
-                new = data.value
-            else:  # what was asked for
-                try:
-                    new = wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type,
-                                          count)
-                except Exception:
-                    new = payload
-            guard.audit(channel.name, self.hostname, self.username, old, new, status)
-        return finish
+    def _audited(self, channel: Channel, before: Tuple[Any], status: int, dbr_type: int,
+                 count: int, payload: bytes) -> None:
+        """Report a put to the channel's guard: the value after it, or the one asked for."""
+        if status == wire.ECA_NORMAL:
+            new = channel.entry.data.value
+        else:
+            try:
+                new = wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type, count)
+            except Exception:
+                new = payload
+        channel.guard.audit(channel.name, self.hostname, self.username, before[0], new,
+                            status)
 
     def _put_outcome(self, channel: Channel, dbr_type: int, count: int,
                      payload: bytes) -> Outcome | None:
         """``finish(status, text)`` that logs (``-v``) and audits this put, or None."""
         logged = clientlog.put_logger(self, channel) if self._log_clients else None
-        audit = self._audit(channel, dbr_type, count, payload)
-        if logged is None and audit is None:
+        before = self._audit(channel)
+        if logged is None and before is None:
             return None
 
         def finish(status: int, text: str | None) -> None:
             if logged is not None:
                 logged(None if status == wire.ECA_NORMAL else text)
-            if audit is not None:
-                audit(status)
+            if before is not None:
+                self._audited(channel, before, status, dbr_type, count, payload)
 
         return finish
 

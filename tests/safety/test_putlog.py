@@ -72,3 +72,17 @@ def test_a_bad_option_file_stops_the_ioc_with_one_line_and_status_2(tmp_path, ca
             pass
     assert stopped.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(message.format(work=tmp_path))
+
+
+def test_two_iocs_cannot_share_an_autosave_file(tmp_path, capsys):
+    argv = ["--autosave-dir", str(tmp_path)]
+    parser, _ = make_parser(SafetyIOC, argv)
+    args = parser.parse_args(argv)
+    with safety_from_arguments(SafetyIOC(), args, parser):
+        with pytest.raises(SystemExit) as stopped:
+            with safety_from_arguments(SafetyIOC(), args, parser):
+                pass
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        f"error: --autosave-dir {tmp_path}: autosave.json is in use by another running IOC "
+        "(give each IOC its own directory)")
