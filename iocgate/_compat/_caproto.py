@@ -27,18 +27,17 @@ try:
     from caproto._backend import backend
     from caproto._commands import extract_data, extract_metadata
     from caproto._constants import EPICS2UNIX_EPOCH
-    from caproto._data import ChannelNumeric
-    from caproto._data import _channel_type_by_name as CHANNEL_TYPE_BY_NAME
+    from caproto._data import ChannelNumeric, _channel_type_by_name as CHANNEL_TYPE_BY_NAME
     from caproto._dbr import (
         DBR_TYPES,
         AlarmSeverity,
         AlarmStatus,
         DbrStringArray,
         TimeStamp,
+        _LongStringChannelType as LongStringChannelType,
         native_type,
         native_types,
     )
-    from caproto._dbr import _LongStringChannelType as LongStringChannelType
     from caproto._utils import (
         CaprotoValueError,
         ChannelFilter,

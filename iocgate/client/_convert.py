@@ -14,8 +14,7 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from ..protocol import _ca_client as wire
-from ..protocol._ca_dbr import DBR, promote
-from ..protocol._ca_dbr import type_name as dbr_type_name
+from ..protocol._ca_dbr import DBR, promote, type_name as dbr_type_name
 from ._errors import CAError, CAPutError
 
 STR_ENCODING = "latin-1"

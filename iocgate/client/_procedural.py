@@ -12,9 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..protocol import _ca_dbr as dbr
 from . import _convert
-from ._context import cache_lock as _cache_lock
-from ._context import default_context
-from ._context import pv_cache as _cache
+from ._context import cache_lock as _cache_lock, default_context, pv_cache as _cache
 from ._core import Channel, Context
 from ._errors import CAError, CATimeoutError, limit_text, should_raise
 from ._pv import DEFAULT_TIMEOUT, PV

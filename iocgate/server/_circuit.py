@@ -25,8 +25,7 @@ from caproto import ChannelType
 from .._compat._caproto import LongStringChannelType, SubscriptionSpec, extract_metadata
 from ..protocol._conversion import parse_number
 from ..security import Client, as_client
-from . import _clientlog as clientlog
-from . import _wire as wire
+from . import _clientlog as clientlog, _wire as wire
 from ._core import ServerCore, log
 from ._drive import drive
 from ._fastwrite import dbr_value

@@ -25,6 +25,32 @@ from .._compat._caproto import (
     native_type,
     native_types,
 )
+from ..protocol._ca_client import (  # command codes, re-exported for the server
+    ACCESS_RIGHTS as ACCESS_RIGHTS,
+    CLEAR_CHANNEL as CLEAR_CHANNEL,
+    CLIENT_NAME as CLIENT_NAME,
+    CREATE_CH_FAIL as CREATE_CH_FAIL,
+    CREATE_CHAN as CREATE_CHAN,
+    ECHO as ECHO,
+    ERROR as ERROR,
+    EVENT_ADD as EVENT_ADD,
+    EVENT_CANCEL as EVENT_CANCEL,
+    EVENTS_OFF as EVENTS_OFF,
+    EVENTS_ON as EVENTS_ON,
+    HOST_NAME as HOST_NAME,
+    NOT_FOUND as NOT_FOUND,
+    READ as READ,
+    READ_NOTIFY as READ_NOTIFY,
+    READ_SYNC as READ_SYNC,
+    REPEATER_CONFIRM as REPEATER_CONFIRM,
+    REPEATER_REGISTER as REPEATER_REGISTER,
+    RSRV_IS_UP as RSRV_IS_UP,
+    SEARCH as SEARCH,
+    SERVER_DISCONN as SERVER_DISCONN,
+    VERSION as VERSION,
+    WRITE as WRITE,
+    WRITE_NOTIFY as WRITE_NOTIFY,
+)
 
 HEADER = struct.Struct(">HHHHII")
 """command, payload_size, data_type, data_count, parameter1, parameter2"""
@@ -49,31 +75,6 @@ ECA_NORDACCESS = 368
 ECA_NOWTACCESS = 376
 ECA_BADCHID = 410
 
-# Command codes.
-VERSION = 0
-EVENT_ADD = 1
-EVENT_CANCEL = 2
-READ = 3
-WRITE = 4
-SEARCH = 6
-EVENTS_OFF = 8
-EVENTS_ON = 9
-READ_SYNC = 10
-ERROR = 11
-CLEAR_CHANNEL = 12
-RSRV_IS_UP = 13
-NOT_FOUND = 14
-READ_NOTIFY = 15
-REPEATER_CONFIRM = 17
-CREATE_CHAN = 18
-WRITE_NOTIFY = 19
-CLIENT_NAME = 20
-HOST_NAME = 21
-ACCESS_RIGHTS = 22
-ECHO = 23
-REPEATER_REGISTER = 24
-CREATE_CH_FAIL = 26
-SERVER_DISCONN = 27
 
 MAX_DBR_TYPE = int(ChannelType.CLASS_NAME)
 _PAD = [b"\0" * ((8 - n) % 8) for n in range(8)]

@@ -30,8 +30,7 @@ from typing import (
 
 from ..protocol._declaration import CommandSpec
 from ._lines import LineSimulator
-from ._scpi import _MESSAGES as MESSAGES
-from ._scpi import ScpiAdapter, ScpiServer, header_matches
+from ._scpi import _MESSAGES as MESSAGES, ScpiAdapter, ScpiServer, header_matches
 
 __all__ = ["InstrumentState", "LineModelSimulator", "ScpiSimulator"]
 

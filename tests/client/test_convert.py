@@ -13,8 +13,7 @@ from iocgate.client._convert import (
     python_value,
     raw_value,
 )
-from iocgate.protocol._ca_dbr import DBR as T
-from iocgate.protocol._ca_dbr import decode_values
+from iocgate.protocol._ca_dbr import DBR as T, decode_values
 
 
 @pytest.mark.parametrize("value,precision,expected", [

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from devices.power_supply import PowerSupplyAdapter, PowerSupplyModel
 from devices.temperature_controller import TemperatureAdapter, TemperatureModel

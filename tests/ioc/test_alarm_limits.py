@@ -9,8 +9,7 @@ import subprocess
 from typing import Dict, List, Tuple
 
 import pytest
-from caproto import AlarmSeverity as Sev
-from caproto import AlarmStatus as Stat
+from caproto import AlarmSeverity as Sev, AlarmStatus as Stat
 
 from iocgate import DeviceGroup, pvproperty
 from iocgate._errors import DeviceTimeout

@@ -7,8 +7,7 @@ import caproto as ca
 import numpy
 import pytest
 
-from iocgate.protocol import _ca_client as m
-from iocgate.protocol import _ca_dbr as dbr
+from iocgate.protocol import _ca_client as m, _ca_dbr as dbr
 
 # (request built by our formatter, the same request as caproto encodes it)
 REQUESTS = [

@@ -14,8 +14,7 @@ import pytest
 from caproto import AccessRights, ChannelDouble, ChannelInteger, ChannelString
 from caproto.server import PVGroup, pvproperty
 
-from iocgate.server import Circuit, ServerCore, _circuit, _pvdb
-from iocgate.server import _wire as wire
+from iocgate.server import Circuit, ServerCore, _circuit, _pvdb, _wire as wire
 
 H = struct.Struct(">HHHHII")
 D = struct.Struct(">d")

@@ -22,13 +22,11 @@ import pytest
 from caproto import ChannelDouble, ChannelFloat, ChannelInteger, ChannelShort, ChannelType
 from caproto._dbr import timestamp_to_epics
 from caproto.server import PVGroup, pvproperty
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from rawca import frame
 
 from iocgate.ioc._channels import TYPE_MAP, _NumericFromString, _RefuseCleanly
-from iocgate.server import Circuit, ServerCore, register_plain_write
-from iocgate.server import _wire as wire
+from iocgate.server import Circuit, ServerCore, _wire as wire, register_plain_write
 from iocgate.server._fastwrite import epics_time
 
 LIMITS = dict(upper_ctrl_limit=10.0, lower_ctrl_limit=-10.0, upper_alarm_limit=8.0,

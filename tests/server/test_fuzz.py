@@ -12,8 +12,7 @@ import socket
 
 import pytest
 import rawca
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from rawca import HEADER, Cmd
 
 COMMANDS = [int(c) for c in Cmd] + [3, 5, 7, 10, 13, 16, 17, 24, 25, 28, 0xFFFF]
