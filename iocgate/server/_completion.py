@@ -21,10 +21,11 @@ class Deferral:
             return values), else None.
     """
 
-    __slots__ = ("completion",)
+    __slots__ = ("completion", "open")
 
     def __init__(self) -> None:
         self.completion: Optional[PutCompletion] = None
+        self.open = True  # False once its write returned (a context that kept it is stale)
 
 
 _DEFER: contextvars.ContextVar[Optional[Deferral]] = contextvars.ContextVar(
@@ -58,6 +59,7 @@ async def deferring(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
         result = await coro
     finally:
+        deferral.open = False
         _DEFER.set(None)
     return deferral.completion if deferral.completion is not None else result
 
@@ -67,6 +69,7 @@ def take_deferral() -> Optional[Deferral]:
     or None: await it. Clears the request, so writes nested in the putter complete before
     they return."""
     deferral = _DEFER.get()
-    if deferral is not None:
-        _DEFER.set(None)
-    return deferral
+    if deferral is None:
+        return None
+    _DEFER.set(None)
+    return deferral if deferral.open else None
