@@ -3,6 +3,7 @@
 from caproto.server import SubGroup, get_pv_pair_wrapper
 
 from ..protocol._conversion import parse_number, resolve_enum_state
+from ..server import PutCompletion
 from ._binding import Binding, NodeSpec
 from ._cli import make_parser, run_ioc, serve
 from ._declare import DeclaredPV, command_specs, reading, setting
@@ -17,7 +18,8 @@ from ._scanner import MissedScans
 
 __all__ = [
     "AxisStatus", "Binding", "DeclaredPV", "DeviceConfig", "DeviceGroup", "Link", "MissedScans",
-    "MotorAxis", "MotorRecord", "NodeSpec", "PVGroup", "Ramp", "RampState", "Simulation",
-    "SubGroup", "add_record_aliases", "command_specs", "get_pv_pair_wrapper", "make_parser",
-    "parse_number", "pvproperty", "reading", "resolve_enum_state", "run_ioc", "serve", "setting",
+    "MotorAxis", "MotorRecord", "NodeSpec", "PVGroup", "PutCompletion", "Ramp", "RampState",
+    "Simulation", "SubGroup", "add_record_aliases", "command_specs", "get_pv_pair_wrapper",
+    "make_parser", "parse_number", "pvproperty", "reading", "resolve_enum_state", "run_ioc",
+    "serve", "setting",
 ]

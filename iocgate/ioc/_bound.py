@@ -13,7 +13,9 @@ from caproto import AlarmSeverity, AlarmStatus, SkipWrite
 from .. import _compat
 from .._errors import DeviceError, DeviceLinkDown, DeviceTimeout
 from ..protocol import display_value
+from ..server import PutCompletion
 from ._binding import Binding
+from ._channels import _same
 from ._limits import limit_alarm, limit_state
 
 log = logging.getLogger("iocgate.ioc")
@@ -63,11 +65,13 @@ class BoundPV:
 
     async def put(self, pv_value: Any) -> Any:
         """Write ``pv_value`` to the device; return once it acknowledged (and, with a
-        tolerance, once the readback settled; with a ramp, once the ramp ended).
+        tolerance, once the readback settled).
 
         Returns:
-            The PV's new value: ``pv_value``, or where a stopped ramp ended; caproto's
-            ``SkipWrite`` when a newer put took over the ramp.
+            The PV's new value ``pv_value``. With a ramp at a rate above 0 (or the
+            device's own): a :class:`PutCompletion` that stores ``pv_value`` at once and
+            ramps when awaited; the wait returns where a stopped ramp ended, or caproto's
+            ``SkipWrite`` when a newer put took over.
 
         The write goes ahead of every scan read not sent yet; puts queued for this PV while
         the device is busy coalesce as an EPICS record's do: the newest value is written
@@ -80,6 +84,12 @@ class BoundPV:
         """
         self._put_generation += 1
         device_value = self.binding.to_device(pv_value)
+        if self.ramp is not None and self.ramp.takes_time:  # the target is stored now; the
+            # put completes when the ramp ends (a failure then fails it; the target stays)
+            return PutCompletion(pv_value, self._write(pv_value, device_value))
+        return await self._write(pv_value, device_value)
+
+    async def _write(self, pv_value: Any, device_value: Any) -> Any:
         try:
             if self.ramp is not None:
                 reached = await self.ramp.move(device_value)
@@ -171,13 +181,6 @@ async def put_to_device(group: Any, instance: Any, value: Any) -> Any:
     if bound is not None:
         return await bound.put(value)
     return value
-
-
-def _same(old: Any, new: Any) -> bool:
-    try:
-        return bool(old == new)
-    except Exception:  # arrays and the like
-        return False
 
 
 def _endpoint_name(node: Any) -> str:

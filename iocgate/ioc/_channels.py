@@ -19,7 +19,7 @@ from .._compat._caproto import CaprotoValueError, pvspec_type_map, pvspec_type_m
 from .._errors import DeviceError
 from ..protocol import display_value
 from ..protocol._conversion import parse_number, resolve_enum_state
-from ..server import register_plain_write
+from ..server import PutCompletion, register_plain_write, take_deferral
 
 log = logging.getLogger("iocgate.ioc")
 
@@ -34,10 +34,22 @@ _STRING_TYPES = {ChannelType.STRING, ChannelType.STS_STRING, ChannelType.TIME_ST
                  ChannelType.GR_STRING, ChannelType.CTRL_STRING}
 
 
+def _same(old: Any, new: Any) -> bool:
+    try:
+        return bool(old == new)
+    except Exception:  # arrays and the like
+        return False
+
+
 class _RefuseCleanly:
     """Verify (limits, putter) before caproto's write, so a refusal changes nothing."""
 
     async def write(self, value: Any, *, verify_value: bool = True, **kwargs: Any) -> None:
+        """caproto's ``write``; a putter's :class:`PutCompletion` stores its value at once,
+        then is handed back when iocgate's server asked for it (:func:`take_deferral`; the
+        server answers the put when it ends), else awaited here."""
+        defer = take_deferral()
+        completion = None
         if verify_value:
             try:
                 value = self.preprocess_value(value)  # type: ignore[attr-defined]
@@ -49,12 +61,28 @@ class _RefuseCleanly:
                 raise
             if modified is SkipWrite:
                 return
+            if isinstance(modified, PutCompletion):
+                completion, modified = modified, modified.value
             if modified is not None:
                 value = modified
         try:
             await super().write(value, verify_value=False, **kwargs)  # type: ignore[misc]
         except SkipWrite:
+            pass
+        if completion is None:
             return
+        wait = self._completed(completion.wait)
+        if defer is None:
+            await wait
+        else:
+            defer.completion = PutCompletion(value, wait)
+
+    async def _completed(self, wait: Any) -> None:
+        """Await a put's completion; a value it returns (e.g. where a stopped ramp ended)
+        replaces the stored one (``None``, ``SkipWrite`` or the same value: it stays)."""
+        final = await wait
+        if final is not None and final is not SkipWrite and not _same(final, self.value):
+            await super().write(final, verify_value=False)  # type: ignore[misc]
 
 
 class _NumericFromString(_RefuseCleanly):

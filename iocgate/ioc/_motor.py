@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional, Protocol, Tuple
 from caproto import AlarmSeverity, ChannelType
 
 from .._errors import DeviceError
+from ..server import PutCompletion
 from ._bound import alarm_status_for
 from ._group import PVGroup
 from ._properties import pvproperty
@@ -256,10 +257,15 @@ class MotorRecord(PVGroup):
         await self.lvio.write(0, verify_value=False)
         dial = self._dial(value)
         await self._start(self.axis.move(dial) if self.axis else None, dial)
+        return PutCompletion(value, self._move_ended())
+
+    async def _move_ended(self) -> Optional[float]:
+        """A VAL put's completion: the move's end (DMOV 1); where it stopped if a limit
+        switch ended it (VAL follows), else None (VAL stays)."""
         await self._wait_done()
-        if self.hls.value or self.lls.value:  # stopped by a switch: VAL is where it stopped
+        if self.hls.value or self.lls.value:
             return self.rbv.value
-        return value
+        return None
 
     @stop.putter
     async def stop(self, instance: Any, value: int) -> int:

@@ -1,8 +1,10 @@
 """Ramped setpoints: ``pvproperty(ramp=Ramp.stepped(...))`` or ``Ramp.by_device(...)``.
 
 A ramped setpoint ``<NAME>`` comes with ``<NAME>_RAMP_RATE``, ``<NAME>_RAMPING`` (Idle/Ramping)
-and ``<NAME>_RAMP_STOP``. A put to ``<NAME>`` completes when the ramp ends (reached, stopped,
-or replaced by a newer put), so ``caput -c`` and pyepics ``put(wait=True)`` wait for it.
+and ``<NAME>_RAMP_STOP``. A put to ``<NAME>`` stores the target at once and completes when the
+ramp ends (reached, stopped: ``<NAME>`` shows where, or replaced by a newer put), so ``caput -c``
+and pyepics ``put(wait=True)`` wait for it while the client's other requests go on
+(:class:`~iocgate.server.PutCompletion`).
 """
 
 from __future__ import annotations
@@ -149,6 +151,12 @@ class RampRunner:
         self._generation = 0  # counts moves; a newer move takes over from an older one
         self._stopped = 0  # the generation that :meth:`stop` ended
         self.active = False
+
+    @property
+    def takes_time(self) -> bool:
+        """Whether a move now runs as a ramp (by the device, or at a rate above 0); else it
+        writes the target at once."""
+        return self.ramp.by_the_device or float(self.rate.value) > 0
 
     async def move(self, target: float) -> Optional[float]:
         """Ramp the device's setpoint to ``target``; return where it ended.

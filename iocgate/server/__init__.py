@@ -10,6 +10,7 @@ Layers (a lower one never imports a higher one):
 * ``_pvdb``: name resolution (fields, ``.$``, filters) and the per-PV reply cache;
 * ``_core`` / ``_circuit``: sans-I/O server and per-client state machines
   (:class:`ServerCore`, :class:`Circuit`: bytes in, buffers out);
+* ``_completion``: :class:`PutCompletion`, a put stored now and answered when it ends;
 * ``_drive``: steps ChannelData coroutines inline, or hands them to a task;
 * ``_relay`` (with ``_procnet``): relays unicast searches to the other servers of the host
   that share our search port; ``_repeatlog``: one log line per repeated client error;
@@ -32,6 +33,7 @@ from caproto import ChannelData
 
 from ._asyncio import start_server
 from ._circuit import Circuit
+from ._completion import PutCompletion, deferring, take_deferral
 from ._config import Listening, Settings
 from ._core import ServerCore
 from ._fastwrite import register_plain_write
@@ -73,5 +75,5 @@ def run(pvdb: Mapping[str, ChannelData], *, interfaces: Sequence[str] | None = N
                 started=started)
 
 
-__all__ = ["ASYNC_LIBS", "Circuit", "Listening", "ServerCore", "Settings",
-           "register_plain_write", "run", "start_server"]
+__all__ = ["ASYNC_LIBS", "Circuit", "Listening", "PutCompletion", "ServerCore", "Settings",
+           "deferring", "register_plain_write", "run", "start_server", "take_deferral"]

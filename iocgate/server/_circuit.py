@@ -26,6 +26,7 @@ from .._compat._caproto import LongStringChannelType, SubscriptionSpec, extract_
 from ..protocol._conversion import parse_number
 from ..security import Client, as_client
 from . import _clientlog as clientlog, _wire as wire
+from ._completion import PutCompletion, deferring
 from ._core import ServerCore, log
 from ._drive import drive
 from ._fastwrite import dbr_value
@@ -567,19 +568,36 @@ class Circuit:
 
     def _finish_write(self, message, channel: Channel, notify: bool, coro,
                       outcome: Outcome | None = None) -> None:
-        """Run a ChannelData write for a put request, in order, and answer it."""
+        """Run a ChannelData write for a put request, in order, and answer it. A write that
+        hands back a :class:`PutCompletion` has stored its value: the circuit goes on at once
+        and the put is answered when the completion ends."""
 
-        def done(_result, exc) -> None:
+        def done(result, exc) -> None:
             if exc is not None:
                 self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
                                    f"{type(exc).__name__}: {exc}", outcome)
+            elif isinstance(result, PutCompletion):
+                self.server.spawn(self._complete(message, channel, notify, result, outcome))
             else:
                 self._write_done(message, notify, outcome)
 
+        coro = deferring(coro)
         if channel.guard is not None:  # a putter (e.g. the instrument lock's) sees who asked
             coro = as_client(coro, Client(self.hostname, self.username))
         self._start(lambda finish: drive(coro, finish, self.server.spawn,
                                          inline=channel.entry.inline_write), done)
+
+    async def _complete(self, message, channel: Channel, notify: bool,
+                        completion: PutCompletion, outcome: Outcome | None) -> None:
+        """Await a deferred put's completion, then answer it (nothing is sent if the
+        circuit closed meanwhile; the put is still logged)."""
+        try:
+            await completion.wait
+        except Exception as exc:
+            self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
+                               f"{type(exc).__name__}: {exc}", outcome)
+        else:
+            self._write_done(message, notify, outcome)
 
     def _write_done(self, message, notify: bool,
                     outcome: Outcome | None = None) -> None:

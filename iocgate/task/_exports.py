@@ -11,12 +11,12 @@ import threading
 import time
 import typing
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from caproto import AlarmSeverity, AlarmStatus, ChannelType
 
 from .. import _compat
-from ..ioc import pvproperty
+from ..ioc import PutCompletion, pvproperty
 from ..nodes import ControlNode
 from ._core import STATUS, log
 from ._kinds import Kind, kind_of
@@ -187,19 +187,28 @@ class ScriptPVs(TaskPVs):
                 value = exc
         await show_value(channel, value)
 
-    async def call_command(self, name: str, text: str) -> None:
-        """Call command ``name`` with the arguments in ``text`` in its own thread; show its
-        status and result. Raises (failing the put) if it is busy, the arguments do not fit,
-        or it raised."""
+    async def call_command(self, name: str, text: str) -> Awaitable[None]:
+        """Start command ``name`` with the arguments in ``text``: show it Running and return
+        the call, which runs it in its own thread and shows its status and result.
+
+        Raises:
+            ValueError: it is busy, or the arguments do not fit (nothing runs). The returned
+                call raises what the command raised.
+        """
         fn = self.commands[name]
         if name in self._running_commands:
             raise ValueError(f"{name}() is still running")
         args, kwargs = parse_arguments(fn, text)
         status = getattr(self, f"cmd_{name}_status")
-        result = getattr(self, f"cmd_{name}_result")
         self._running_commands.add(name)
         await status.write(CommandStatus.Running.name, verify_value=False,
                            status=AlarmStatus.NO_ALARM, severity=AlarmSeverity.NO_ALARM)
+        return self._run_command(name, text, fn, args, kwargs)
+
+    async def _run_command(self, name: str, text: str, fn: Callable[..., Any], args: list,
+                           kwargs: dict) -> None:
+        status = getattr(self, f"cmd_{name}_status")
+        result = getattr(self, f"cmd_{name}_result")
         try:
             value = await _compat.wait_future(in_thread(fn, *args, name=f"command {name}",
                                                         **kwargs))
@@ -290,8 +299,9 @@ def _command_properties(name: str, fn: Callable[..., Any]) -> Dict[str, pvproper
 
 
 async def _put_command(group: Any, instance: Any, value: Any) -> Any:
-    await group.call_command(instance.pvspec.attr[len("cmd_"):], value)
-    return value
+    """The put is accepted when the command starts and completes when it returns."""
+    call = await group.call_command(instance.pvspec.attr[len("cmd_"):], value)
+    return PutCompletion(value, call)
 
 
 def script_ioc(module: ModuleType, prefix: str, *, params: Optional[Dict[str, Any]] = None,

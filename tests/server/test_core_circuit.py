@@ -14,6 +14,7 @@ import pytest
 from caproto import AccessRights, ChannelDouble, ChannelInteger, ChannelString
 from caproto.server import PVGroup, pvproperty
 
+from iocgate import ioc
 from iocgate.server import Circuit, ServerCore, _circuit, _pvdb, _wire as wire
 
 H = struct.Struct(">HHHHII")
@@ -357,3 +358,60 @@ def test_stsack_string_of_an_empty_array(count):
     command, size, data_type, _, status, ioid = H.unpack_from(reply)
     assert (command, data_type, status, ioid) == (15, 37, wire.ECA_NORMAL, 9), reply
     assert reply[16 + 8:16 + 9] == b"\0"  # the value field, after status/severity/ackt/acks
+
+
+class Deferred(ioc.PVGroup):
+    """A put that stores its value at once and completes when ``gate`` is set (as a ramp or
+    a motor move): the IOC layer's ChannelData hands the completion to the circuit."""
+
+    target = ioc.pvproperty(value=0.0, units="V", precision=1, doc="Completes on the gate")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate = asyncio.Event()
+
+    @target.putter
+    async def target(self, instance, value):
+        async def ends():
+            await self.gate.wait()
+            if value < 0:
+                raise RuntimeError("the move failed")
+        return ioc.PutCompletion(value, ends())
+
+
+def test_a_deferred_put_frees_the_circuit_and_is_answered_when_it_completes():
+    """The value is stored and a read right after it is answered (in order) while the put
+    waits; the WRITE_NOTIFY reply comes when the completion ends, with its failure status."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+        group = Deferred(prefix="P:")
+        core = ServerCore(group.pvdb, spawn=loop.create_task)
+        circuit = Circuit(core, ("127.0.0.1", 5), woken.set)
+        sid = connect(circuit, "P:target", 1)
+        for ioid, value, status in ((1, 3.0, wire.ECA_NORMAL), (3, -1.0, wire.ECA_PUTFAIL)):
+            group.gate.clear()
+            woken.clear()
+            circuit.receive(msg(19, 6, 1, sid, ioid, D.pack(value))
+                            + msg(15, 6, 1, sid, ioid + 1))
+            await asyncio.wait_for(woken.wait(), 5)
+            assert not circuit.busy
+            assert b"".join(circuit.take_output()) == \
+                H.pack(15, 8, 6, 1, 1, ioid + 1) + D.pack(value)  # read first, no notify
+            woken.clear()
+            group.gate.set()
+            await asyncio.wait_for(woken.wait(), 5)
+            assert b"".join(circuit.take_output()) == H.pack(19, 0, 6, 1, status, ioid)
+        group.gate.clear()
+        woken.clear()
+        circuit.receive(msg(19, 6, 1, sid, 5, D.pack(4.0)))
+        await asyncio.wait_for(woken.wait(), 5)  # stored: the circuit is free
+        assert group.target.value == 4.0 and circuit.take_output() == []
+        circuit.close()  # the client left before the put completed: nothing is sent
+        woken.clear()
+        group.gate.set()
+        for _ in range(5):  # the completion task runs to its end
+            await asyncio.sleep(0)
+        assert circuit.take_output() == [] and not woken.is_set()
+
+    asyncio.run(main())
