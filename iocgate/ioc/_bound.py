@@ -86,6 +86,10 @@ class BoundPV:
         device_value = self.binding.to_device(pv_value)
         if self.ramp is not None and self.ramp.takes_time:  # the target is stored now; the
             # put completes when the ramp ends (a failure then fails it; the target stays)
+            endpoint = self.node.endpoint
+            refused = endpoint.link_error() if endpoint is not None else None
+            if refused is not None:  # as any put while the link is down: refused at once
+                raise refused
             return PutCompletion(pv_value, self._write(pv_value, device_value))
         return await self._write(pv_value, device_value)
 
