@@ -91,8 +91,9 @@ def test_a_put_goes_ahead_of_every_read_not_yet_sent(meter, lines):
     assert order.index("SP 5") <= 2, order  # at most the read in flight went first
 
 
-def test_queued_puts_to_one_node_coalesce_and_every_caller_completes(meter, lines):
+def test_queued_puts_to_one_node_coalesce_and_every_caller_completes(meter, ctrl):
     meter.faults.delay = 0.1
+    lines = ctrl.tcp("127.0.0.1", meter.port, timeout=5).lines()  # no time-outs: coalescing
     setpoint = lines.command(get="SP?", set="SP {value}", set_reply=True)
     endpoint = lines.endpoint
     futures = [endpoint.submit_put(setpoint, setpoint.set, v) for v in range(1000)]
