@@ -92,15 +92,24 @@ def test_a_put_goes_ahead_of_every_read_not_yet_sent(meter, lines):
 
 
 def test_queued_puts_to_one_node_coalesce_and_every_caller_completes(meter, ctrl):
-    meter.faults.delay = 0.1
     lines = ctrl.tcp("127.0.0.1", meter.port, timeout=5).lines()  # no time-outs: coalescing
     setpoint = lines.command(get="SP?", set="SP {value}", set_reply=True)
     endpoint = lines.endpoint
-    futures = [endpoint.submit_put(setpoint, setpoint.set, v) for v in range(1000)]
+    answer, busy, release = meter.handler, threading.Event(), threading.Event()
+
+    def held(line: str) -> str:  # the instrument is busy with the first put until released
+        busy.set()
+        release.wait(5)
+        return answer(line)
+
+    meter.handler = held
+    futures = [endpoint.submit_put(setpoint, setpoint.set, 0)]
+    assert busy.wait(5)
+    futures += [endpoint.submit_put(setpoint, setpoint.set, v) for v in range(1, 1000)]
+    release.set()
     assert [f.result(5) for f in futures] == [None] * 1000
-    # the one in progress (the first put, or one that joined it before it started), then
-    # the newest
-    assert len(meter.received) == 2 and meter.received[-1] == "SP 999", meter.received
+    # the one in progress, then only the newest of the 999 queued behind it
+    assert meter.received == ["SP 0", "SP 999"]
 
 
 def test_a_put_is_refused_at_once_while_down_and_never_sent_later(meter, lines):
