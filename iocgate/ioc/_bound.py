@@ -11,17 +11,29 @@ from typing import Any, Awaitable, Callable, Optional
 from caproto import AlarmSeverity, AlarmStatus, SkipWrite
 
 from .. import _compat
-from .._errors import DeviceError, DeviceLinkDown, DeviceTimeout
+from .._errors import DeviceDisconnected, DeviceError, DeviceLinkDown, DeviceTimeout
 from ..protocol import display_value
 from ..server import PutCompletion
 from ._binding import Binding
 from ._channels import _same
 from ._limits import limit_alarm, limit_state
+from ._writes import WriteQueue
 
 log = logging.getLogger("iocgate.ioc")
 
 #: seconds between readback polls while a put waits for the readback to settle
 SETTLE_POLL_PERIOD = 0.05
+
+
+def write_alarm_status(error: BaseException) -> AlarmStatus:
+    """A failed write's alarm status, as asyn maps a write's status: TIMEOUT (no answer
+    in time, or a readback that did not settle), COMM (link lost or down), WRITE (the
+    device refused the value, or anything else)."""
+    if isinstance(error, DeviceLinkDown):
+        error = error.cause
+    if isinstance(error, DeviceTimeout):
+        return AlarmStatus.TIMEOUT
+    return AlarmStatus.COMM if isinstance(error, DeviceDisconnected) else AlarmStatus.WRITE
 
 
 def alarm_status_for(error: BaseException) -> AlarmStatus:
@@ -53,7 +65,12 @@ class BoundPV:
         self.on_put_error: Optional[Callable[[BaseException], Awaitable[None]]] = None
         #: the setpoint's ramp (a RampRunner), if it was declared with ``ramp=``
         self.ramp: Any = None
+        #: this PV's deferred device writes (ramps move the device themselves)
+        self.writes = WriteQueue(self._write, self._write_failed, self._write_done)
         self._put_generation = 0
+        self._good_value: Any = None  # the value a failed write returns the PV to
+        self._device_took = False  # whether the last write's value reached the device
+        self._write_alarm = False  # the PV shows a failed write's alarm
 
     @property
     def name(self) -> str:
@@ -64,36 +81,49 @@ class BoundPV:
         return self._put_generation
 
     async def put(self, pv_value: Any) -> Any:
-        """Write ``pv_value`` to the device; return once it acknowledged (and, with a
-        tolerance, once the readback settled).
+        """Accept a put as an EPICS record with asynchronous device support does: the value
+        is stored at once and the client's circuit goes on; the put completes when the
+        device acknowledged (and, with a tolerance, the readback settled).
 
         Returns:
-            The PV's new value ``pv_value``. With a ramp at a rate above 0 (or the
-            device's own): a :class:`PutCompletion` that stores ``pv_value`` at once and
-            ramps when awaited; the wait returns where a stopped ramp ended, or caproto's
-            ``SkipWrite`` when a newer put took over.
+            A :class:`PutCompletion` storing ``pv_value`` now. Puts made while this PV's
+            previous write is in progress replace one pending value, written when the
+            device is free (an EPICS record's RPRO): each completes when the write carrying
+            its value or a newer one ends. The write goes ahead of every scan read not
+            sent yet. With a ramp at a rate above 0 (or the device's own), the completion
+            ramps; it ends where a stopped ramp ended, or with caproto's ``SkipWrite`` when
+            a newer put took over. A ramp at rate 0: the written value, once written.
 
-        The write goes ahead of every scan read not sent yet; puts queued for this PV while
-        the device is busy coalesce as an EPICS record's do: the newest value is written
-        once, and every caller completes with that write (:meth:`ControlNode.aput`).
+        Failure of a deferred write (the device refused the value, did not answer, the link
+        went down before it was sent, or the readback did not settle) fails the put
+        (ECA_PUTFAIL), counts in ERROR_COUNT, shows in LAST_ERROR, and puts the PV in a
+        WRITE (refused), TIMEOUT or COMM / INVALID alarm until its next good write or read;
+        unless the device took the value (a readback that did not settle) or a newer put is
+        pending, the PV returns to its last good value.
 
         Raises:
-            DeviceLinkDown: the link is down: refused at once, never written later.
-            DeviceError: the device refused the value or could not be reached; the PV keeps
-                its old value. DeviceTimeout: the readback did not settle in time.
+            DeviceLinkDown: the link is down: refused at once (nothing is stored), never
+                written later.
+            ValueError: the value cannot be converted for the device (nothing is stored).
         """
-        self._put_generation += 1
         device_value = self.binding.to_device(pv_value)
-        if self.ramp is not None and self.ramp.takes_time:  # the target is stored now; the
-            # put completes when the ramp ends (a failure then fails it; the target stays)
-            endpoint = self.node.endpoint
-            refused = endpoint.link_error() if endpoint is not None else None
-            if refused is not None:  # as any put while the link is down: refused at once
-                raise refused
+        endpoint = getattr(self.node, "endpoint", None)
+        refused = endpoint.link_error() if endpoint is not None else None
+        if refused is not None:
+            await self._put_failed(pv_value, refused)
+            raise refused
+        self._put_generation += 1
+        if self.ramp is None:
+            if not self.writes.busy:  # what a failed write returns the PV to
+                self._good_value = self.channel.value
+            return self.writes.submit(pv_value, device_value)
+        if self.ramp.takes_time:  # the target is stored now; the put completes when the
+            # ramp ends (a failure then fails it; the target stays)
             return PutCompletion(pv_value, self._write(pv_value, device_value))
         return await self._write(pv_value, device_value)
 
     async def _write(self, pv_value: Any, device_value: Any) -> Any:
+        self._device_took = False
         try:
             if self.ramp is not None:
                 reached = await self.ramp.move(device_value)
@@ -103,16 +133,43 @@ class BoundPV:
                 device_value = pv_value = reached
             else:
                 await self.node.aput(device_value)
+            self._device_took = True
             self._put_generation += 1
             if self.binding.tolerance is not None and self.readback is not None:
                 await self.readback.settle(float(device_value), self.binding.tolerance,
                                            self.binding.settle_timeout)
         except DeviceError as exc:
-            log.warning("%s: put of %s failed: %s", self.name, display_value(pv_value), exc)
-            if self.on_put_error is not None:
-                await self.on_put_error(exc)
+            await self._put_failed(pv_value, exc)
             raise
         return pv_value
+
+    async def _put_failed(self, pv_value: Any, error: DeviceError) -> None:
+        log.warning("%s: put of %s failed: %s", self.name, display_value(pv_value), error)
+        if self.on_put_error is not None:
+            await self.on_put_error(error)
+
+    async def _write_failed(self, error: BaseException, newer_pending: bool) -> None:
+        """A deferred write failed: alarm the PV; back to the last good value unless the
+        device took this one or a newer put is pending (its value stays shown)."""
+        self._put_generation += 1  # a read that raced the failure is stale
+        self._write_alarm = True
+        status, severity = write_alarm_status(error), AlarmSeverity.INVALID_ALARM
+        if self._device_took:
+            self._good_value = self.channel.value
+        if newer_pending or self._device_took or _same(self.channel.value, self._good_value):
+            await self.channel.write_metadata(status=status, severity=severity)
+        else:
+            await self.channel.write(self._good_value, verify_value=False, status=status,
+                                     severity=severity)
+
+    async def _write_done(self, pv_value: Any) -> None:
+        """A deferred write reached the device: it is the last good value; a write
+        failure's alarm clears."""
+        self._good_value = pv_value
+        if self._write_alarm:
+            self._write_alarm = False
+            await self.channel.write_metadata(status=AlarmStatus.NO_ALARM,
+                                              severity=AlarmSeverity.NO_ALARM)
 
     async def settle(self, target: float, tolerance: float, timeout: float) -> None:
         """Poll this (readback) node until within ``tolerance`` of ``target``.

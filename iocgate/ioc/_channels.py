@@ -69,13 +69,21 @@ class _RefuseCleanly:
             await super().write(value, verify_value=False, **kwargs)  # type: ignore[misc]
         except SkipWrite:
             pass
+        except BaseException:
+            if completion is not None and completion.work is not None:
+                completion.work.close()  # never started: the putter may start another
+            raise
         if completion is None:
             return
-        wait = self._completed(completion.wait)
-        if defer is None:
-            await wait
-        else:
-            defer.completion = PutCompletion(value, wait)
+        wait, work = completion.wait, completion.work
+        if not hasattr(wait, "add_done_callback"):  # (a callback-style wait ends as it is)
+            wait = self._completed(wait)
+        if defer is not None:
+            defer.completion = PutCompletion(value, wait, work)
+            return
+        if work is not None:
+            await work
+        await wait
 
     async def _completed(self, wait: Any) -> None:
         """Await a put's completion; a value it returns (e.g. where a stopped ramp ended)

@@ -577,7 +577,14 @@ class Circuit:
                 self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
                                    f"{type(exc).__name__}: {exc}", outcome)
             elif isinstance(result, PutCompletion):
-                self.server.spawn(self._complete(message, channel, notify, result, outcome))
+                if result.work is not None:
+                    self.server.spawn(result.work)
+                on_done = getattr(result.wait, "add_done_callback", None)
+                if on_done is None:
+                    self.server.spawn(self._complete(message, channel, notify, result, outcome))
+                else:  # no task per put: a coalesced put waits as a callback
+                    on_done(lambda error: self._completed(message, channel, notify, error,
+                                                          outcome))
             else:
                 self._write_done(message, notify, outcome)
 
@@ -594,8 +601,15 @@ class Circuit:
         try:
             await completion.wait
         except Exception as exc:
+            self._completed(message, channel, notify, exc, outcome)
+        else:
+            self._completed(message, channel, notify, None, outcome)
+
+    def _completed(self, message, channel: Channel, notify: bool,
+                   error: BaseException | None, outcome: Outcome | None) -> None:
+        if error is not None:
             self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
-                               f"{type(exc).__name__}: {exc}", outcome)
+                               f"{type(error).__name__}: {error}", outcome)
         else:
             self._write_done(message, notify, outcome)
 

@@ -10,7 +10,7 @@ completion itself before its write returns.
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Awaitable, Coroutine, Optional
+from typing import Any, Coroutine, Optional
 
 
 class Deferral:
@@ -38,14 +38,21 @@ class PutCompletion:
     Args:
         value: the PV's new value, stored at once.
         wait: awaited to complete the put (e.g. a ramp or a move); its exception fails the
-            put (the value stays stored, as an EPICS record's VAL does).
+            put (the value stays stored, as an EPICS record's VAL does). Or an object with
+            ``add_done_callback(callback)`` that calls ``callback(None)`` (done) or
+            ``callback(exception)`` (failed) once, in the event loop's thread: the server
+            then keeps no task per put (puts that coalesce share one such object).
+        work: a coroutine the server starts as a background task and does not wait for
+            (e.g. the device writes that end ``wait``); ``None``: nothing to start. It must
+            not raise.
     """
 
-    __slots__ = ("value", "wait")
+    __slots__ = ("value", "wait", "work")
 
-    def __init__(self, value: Any, wait: Awaitable[Any]):
+    def __init__(self, value: Any, wait: Any, work: Optional[Coroutine[Any, Any, Any]] = None):
         self.value = value
         self.wait = wait
+        self.work = work
 
 
 async def deferring(coro: Coroutine[Any, Any, Any]) -> Any:
