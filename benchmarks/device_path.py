@@ -61,11 +61,12 @@ START_TIMEOUT = 30.0
 
 # ------------------------------------------------------------------ instrument (child)
 class Setpoint:
-    """The instrument's state: a setpoint and how many times it was written."""
+    """The instrument's state: a setpoint, how many times it was written, and when."""
 
     def __init__(self) -> None:
         self.value = 0.0
         self.writes = 0
+        self.first_write = self.last_write = 0.0  # time.time() of the first/last SP write
 
     def reply(self, line: str) -> str:
         if line == "SP?":
@@ -73,9 +74,13 @@ class Setpoint:
         if line.startswith("SP "):
             self.value = float(line[3:])
             self.writes += 1
+            self.last_write = time.time()
+            self.first_write = self.first_write or self.last_write
             return "OK"
         if line == "WRITES?":
             return str(self.writes)
+        if line == "BUSY?":
+            return f"{self.last_write - self.first_write:.3f}"
         if line.startswith("CH") and line.endswith("?"):
             return f"{int(line[2:-1]) + random.random():.6f}"
         raise ValueError(f"unknown command {line!r}")
@@ -115,6 +120,9 @@ def ioc_main(args: argparse.Namespace) -> None:
                              value=0.0, precision=3, doc="Setpoint")
     attrs["writes"] = pvproperty(name="WRITES", node={"get": "WRITES?"}, value=0,
                                  read_only=True, doc="SP writes the instrument received")
+    attrs["busy"] = pvproperty(name="BUSY", node={"get": "BUSY?"}, value=0.0, read_only=True,
+                               units="s", precision=3,
+                               doc="Seconds from the first SP write to the last")
     meter = type("Meter", (DeviceGroup,), attrs)
     control = ControlSystem()
     if args.transport == "tcp":
@@ -327,13 +335,15 @@ def flood(args: argparse.Namespace) -> None:
         result = json.loads(flooder.stdout.strip().splitlines()[-1])
         time.sleep(2 * args.period + 1.0)  # a scan reads WRITES after the last put
         writes = int(float(rig.tool("caget", "-t", "B:WRITES").stdout))
+        busy = float(rig.tool("caget", "-t", "B:BUSY").stdout)
         rss = rig.rss_mb()
     finally:
         rig.close()
     print(f"{args.flood} puts to SP without waiting (reply {args.reply[0]:g} s), "
           f"{args.pvs[0]} PVs scanned every {args.period:g} s")
     print(f"flood sent in {result['sent_s']:.2f} s; its final put(wait=True) done after "
-          f"{result['done_s']:.2f} s; SP writes the instrument received: {writes}")
+          f"{result['done_s']:.2f} s; SP writes the instrument received: {writes} "
+          f"(first to last {busy:.2f} s)")
     print(f"other client's put(wait=True) during the flood: median "
           f"{statistics.median(probe_times):.3f} s, max {max(probe_times):.3f} s "
           f"({len(probe_times)} puts); IOC peak RSS {rss:.0f} MB")

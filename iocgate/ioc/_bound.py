@@ -70,7 +70,9 @@ class BoundPV:
         self._put_generation = 0
         self._good_value: Any = None  # the value a failed write returns the PV to
         self._device_took = False  # whether the last write's value reached the device
-        self._write_alarm = False  # the PV shows a failed write's alarm
+        #: the alarm status a failed write raised, until a good write (WRITE also stays
+        #: through good reads: the device refused a value; a link's alarm clears with them)
+        self._write_alarm: Optional[AlarmStatus] = None
 
     @property
     def name(self) -> str:
@@ -152,8 +154,8 @@ class BoundPV:
         """A deferred write failed: alarm the PV; back to the last good value unless the
         device took this one or a newer put is pending (its value stays shown)."""
         self._put_generation += 1  # a read that raced the failure is stale
-        self._write_alarm = True
         status, severity = write_alarm_status(error), AlarmSeverity.INVALID_ALARM
+        self._write_alarm = status
         if self._device_took:
             self._good_value = self.channel.value
         if newer_pending or self._device_took or _same(self.channel.value, self._good_value):
@@ -166,8 +168,8 @@ class BoundPV:
         """A deferred write reached the device: it is the last good value; a write
         failure's alarm clears."""
         self._good_value = pv_value
-        if self._write_alarm:
-            self._write_alarm = False
+        if self._write_alarm is not None:
+            self._write_alarm = None
             await self.channel.write_metadata(status=AlarmStatus.NO_ALARM,
                                               severity=AlarmSeverity.NO_ALARM)
 
@@ -226,9 +228,13 @@ class BoundPV:
             log.debug("%s: recovered", self.name)
             self.error = None
         status, severity = AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM
-        if self.binding.alarm_limits is not None:
-            state = limit_state(channel, self.binding.alarm_limits)
-            status, severity = limit_alarm(state, value)
+        if self._write_alarm is AlarmStatus.WRITE:  # a refused write's alarm stays
+            status, severity = self._write_alarm, AlarmSeverity.INVALID_ALARM
+        else:
+            self._write_alarm = None  # a link's alarm clears when the device answers
+            if self.binding.alarm_limits is not None:
+                state = limit_state(channel, self.binding.alarm_limits)
+                status, severity = limit_alarm(state, value)
         if (channel.alarm.status, channel.alarm.severity) != (status, severity):
             await channel.write(value, verify_value=False, status=status, severity=severity)
         elif not _same(channel.value, value):
