@@ -25,6 +25,10 @@ log = logging.getLogger("iocgate.ioc")
 SETTLE_POLL_PERIOD = 0.05
 
 
+class NotSettled(DeviceTimeout):
+    """A put's readback did not settle within its tolerance in time (the link is fine)."""
+
+
 def write_alarm_status(error: BaseException) -> AlarmStatus:
     """A failed write's alarm status, as asyn maps a write's status: TIMEOUT (no answer
     in time, or a readback that did not settle), COMM (link lost or down), WRITE (the
@@ -94,14 +98,14 @@ class BoundPV:
             its value or a newer one ends. The write goes ahead of every scan read not
             sent yet. With a ramp at a rate above 0 (or the device's own), the completion
             ramps; it ends where a stopped ramp ended, or with caproto's ``SkipWrite`` when
-            a newer put took over. A ramp at rate 0: the written value, once written.
+            a newer put took over (a ramp at rate 0 writes as a put without a ramp).
 
         Failure of a deferred write (the device refused the value, did not answer, the link
         went down before it was sent, or the readback did not settle) fails the put
-        (ECA_PUTFAIL), counts in ERROR_COUNT, shows in LAST_ERROR, and puts the PV in a
-        WRITE (refused), TIMEOUT or COMM / INVALID alarm until its next good write or read;
-        unless the device took the value (a readback that did not settle) or a newer put is
-        pending, the PV returns to its last good value.
+        (ECA_PUTFAIL), counts in ERROR_COUNT, shows in LAST_ERROR, and puts the PV in an
+        INVALID alarm: WRITE (refused; until the next good write), TIMEOUT or COMM (until
+        the device answers again). Unless the device took the value (a readback that did
+        not settle) or a newer put is pending, the PV returns to its last good value.
 
         Raises:
             DeviceLinkDown: the link is down: refused at once (nothing is stored), never
@@ -115,14 +119,12 @@ class BoundPV:
             await self._put_failed(pv_value, refused)
             raise refused
         self._put_generation += 1
-        if self.ramp is None:
-            if not self.writes.busy:  # what a failed write returns the PV to
-                self._good_value = self.channel.value
-            return self.writes.submit(pv_value, device_value)
-        if self.ramp.takes_time:  # the target is stored now; the put completes when the
-            # ramp ends (a failure then fails it; the target stays)
+        if self.ramp is not None and self.ramp.takes_time:  # the target is stored now; the
+            # put completes when the ramp ends (a failure then fails it; the target stays)
             return PutCompletion(pv_value, self._write(pv_value, device_value))
-        return await self._write(pv_value, device_value)
+        if not self.writes.busy:  # what a failed write returns the PV to
+            self._good_value = self.channel.value
+        return self.writes.submit(pv_value, device_value)
 
     async def _write(self, pv_value: Any, device_value: Any) -> Any:
         self._device_took = False
@@ -177,7 +179,7 @@ class BoundPV:
         """Poll this (readback) node until within ``tolerance`` of ``target``.
 
         Raises:
-            DeviceTimeout: not within tolerance after ``timeout`` seconds.
+            NotSettled: not within tolerance after ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -189,7 +191,7 @@ class BoundPV:
             except DeviceError as exc:
                 await self.apply(exc, self.scan_token())
             if time.monotonic() >= deadline:
-                raise DeviceTimeout(f"{self.name} did not settle to {target:g} +/- {tolerance:g}",
+                raise NotSettled(f"{self.name} did not settle to {target:g} +/- {tolerance:g}",
                                     timeout=timeout, endpoint=_endpoint_name(self.node))
             await _compat.sleep(SETTLE_POLL_PERIOD)
 
