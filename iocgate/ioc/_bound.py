@@ -11,7 +11,7 @@ from typing import Any, Awaitable, Callable, Optional
 from caproto import AlarmSeverity, AlarmStatus, SkipWrite
 
 from .. import _compat
-from .._errors import DeviceError, DeviceLinkDown, DeviceTimeout
+from .._errors import DeviceError, DeviceLinkDown, DeviceTimeout, ReadbackNotSettled
 from ..protocol import display_value
 from ..server import PutCompletion
 from ._binding import Binding
@@ -80,7 +80,7 @@ class BoundPV:
         Raises:
             DeviceLinkDown: the link is down: refused at once, never written later.
             DeviceError: the device refused the value or could not be reached; the PV keeps
-                its old value. DeviceTimeout: the readback did not settle in time.
+                its old value. ReadbackNotSettled: the readback did not settle in time.
         """
         self._put_generation += 1
         device_value = self.binding.to_device(pv_value)
@@ -118,7 +118,7 @@ class BoundPV:
         """Poll this (readback) node until within ``tolerance`` of ``target``.
 
         Raises:
-            DeviceTimeout: not within tolerance after ``timeout`` seconds.
+            ReadbackNotSettled: not within tolerance after ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -130,8 +130,9 @@ class BoundPV:
             except DeviceError as exc:
                 await self.apply(exc, self.scan_token())
             if time.monotonic() >= deadline:
-                raise DeviceTimeout(f"{self.name} did not settle to {target:g} +/- {tolerance:g}",
-                                    timeout=timeout, endpoint=_endpoint_name(self.node))
+                raise ReadbackNotSettled(
+                    f"{self.name} did not settle to {target:g} +/- {tolerance:g}",
+                    timeout=timeout, endpoint=_endpoint_name(self.node))
             await _compat.sleep(SETTLE_POLL_PERIOD)
 
     async def apply(self, result: Any, token: Optional[int],

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from caproto import AlarmSeverity, AlarmStatus, ChannelType
 
-from .._errors import DeviceDisconnected, DeviceTimeout
+from .._errors import DeviceDisconnected, DeviceTimeout, ReadbackNotSettled
 from ._group import PVGroup
 from ._properties import pvproperty
 from ._scanner import DeviceHealthSink
@@ -110,11 +110,12 @@ class HealthPVs(PVGroup, DeviceHealthSink):
 
     async def count_error(self, error: BaseException) -> None:
         """Record a failed write (puts are not part of scan passes). A link failure clears
-        with the next clean pass like a scan error; a refusal's reason stays in LAST_ERROR
-        until a newer error."""
+        with the next clean pass like a scan error; a refusal's reason (or a readback that
+        did not settle) stays in LAST_ERROR until a newer error."""
         await self.error_count.write(self.error_count.value + 1, verify_value=False)
         await self._show_error(error)
-        self._scan_error_shown = isinstance(error, (DeviceDisconnected, DeviceTimeout))
+        self._scan_error_shown = isinstance(error, (DeviceDisconnected, DeviceTimeout)) and (
+            not isinstance(error, ReadbackNotSettled))
 
     async def _show_error(self, error: BaseException) -> None:
         text = str(error)[:LAST_ERROR_LENGTH - 1]  # room for the terminating NUL
