@@ -575,7 +575,7 @@ class Circuit:
         def done(result, exc) -> None:
             if exc is not None:
                 self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
-                                   f"{type(exc).__name__}: {exc}", outcome)
+                                   failure_reason(exc), outcome)
             elif isinstance(result, PutCompletion):
                 self.server.spawn(self._complete(message, channel, notify, result, outcome))
             else:
@@ -595,7 +595,7 @@ class Circuit:
             await completion.wait
         except Exception as exc:
             self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
-                               f"{type(exc).__name__}: {exc}", outcome)
+                               failure_reason(exc), outcome)
         else:
             self._write_done(message, notify, outcome)
 
@@ -720,3 +720,10 @@ def _needed(buffer: bytes) -> int:
             return 24
         return 24 + wire.EXT_SIZE.unpack_from(buffer, 16)[0]
     return 16 + size
+
+
+def failure_reason(error: BaseException) -> str:
+    """A failed write's reason as told to the client and the put log: the message the putter
+    raised (e.g. "Cannot write data 31.0. Limits are set to 0.0 and 30.0."), or the
+    exception's name when it has none."""
+    return str(error) or type(error).__name__
