@@ -16,7 +16,7 @@ from iocs.power_supply import PowerSupplyIOC
 
 from ._wait import wait_until
 
-REPLY_TIMEOUT = 0.5  # s: short so fault tests are quick
+REPLY_TIMEOUT = 1.5  # s: short so fault tests are quick, long enough for a loaded machine
 
 
 class WideLimitsPSU(PowerSupplyIOC):
