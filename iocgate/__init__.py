@@ -10,6 +10,7 @@ from ._errors import (
     IocgateError,
     LimitError,
     NodeAccessError,
+    ReadbackNotSettled,
 )
 from .protocol import Dynamics
 
@@ -36,7 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DeviceDisconnected", "DeviceError", "DeviceLinkDown", "DeviceProtocolError", "DeviceRejected",
-    "DeviceTimeout", "IocgateError", "LimitError", "NodeAccessError",
+    "DeviceTimeout", "IocgateError", "LimitError", "NodeAccessError", "ReadbackNotSettled",
     "DeviceConfig", "DeviceGroup", "Dynamics", "MissedScans", "PVGroup", "Ramp", "Simulation",
     "SubGroup", "get_pv_pair_wrapper", "pvproperty", "reading", "run_ioc", "serve", "setting",
 ]

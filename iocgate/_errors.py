@@ -5,6 +5,7 @@
     IocgateError
     ├── DeviceError                    something went wrong talking to an instrument
     │   ├── DeviceTimeout              (also TimeoutError) no reply within the timeout
+    │   │   └── ReadbackNotSettled     a put was taken but its readback did not reach it in time
     │   ├── DeviceDisconnected         (also ConnectionError) the link is down or was lost
     │   │   └── DeviceLinkDown         refused at once: the link failed and is not retried yet
     │   ├── DeviceProtocolError        (also ValueError) the reply does not parse; carries ``raw``
@@ -61,6 +62,11 @@ class DeviceTimeout(DeviceError, TimeoutError):
         super().__init__(message, endpoint=endpoint, command=command)
 
 
+class ReadbackNotSettled(DeviceTimeout):
+    """The device took a put, but the readback was not within the declared tolerance of the
+    target in time (the link is fine: a fault of the instrument, not of the connection)."""
+
+
 class DeviceDisconnected(DeviceError, ConnectionError):
     """The link to the instrument is down (refused, closed by the peer, or lost).
 
@@ -115,4 +121,5 @@ class LimitError(IocgateError, ValueError):
 __all__ = [
     "IocgateError", "DeviceError", "DeviceTimeout", "DeviceDisconnected", "DeviceLinkDown",
     "DeviceProtocolError", "DeviceRejected", "NodeAccessError", "LimitError",
+    "ReadbackNotSettled",
 ]

@@ -192,6 +192,9 @@ device_type DTYP record_type RTYP status STAT
 #: pyepics return codes of :meth:`Motor.move`.
 MOVE_OK, OUTSIDE_LIMITS, UNCONNECTED, TIMEOUT, TIMEOUT_BUT_DONE = 0, -12, -11, -8, -7
 DONE_SOFT_LIMIT, DONE_HARD_LIMIT = -4, -3
+MOVE_BEGUN_CONFIRMED, NOWAIT_SOFT_LIMIT, NOWAIT_HARD_LIMIT = 1, 4, 3
+#: seconds ``move(confirm_move=True)`` waits for ``MOVN`` to turn 1 (pyepics' figure)
+CONFIRM_MOVE_WAIT = 0.25
 
 
 class Motor(Device):
@@ -277,11 +280,14 @@ class Motor(Device):
         Args:
             timeout: seconds to wait for the end of the move.
             ignore_limits: skip the soft-limit check (also ``check_limits=False``).
-            confirm_move: accepted for pyepics compatibility.
+            confirm_move: without ``wait``, wait up to :data:`CONFIRM_MOVE_WAIT` s for
+                ``MOVN`` to turn 1 before returning.
 
         Returns:
-            pyepics' codes: 0 started (and, with ``wait``, finished at the target); -12 target
-            outside the limits when not raising; -4/-3 finished on a soft/hard limit.
+            pyepics' codes. With ``wait``: 0 finished at the target, -4/-3 finished on a
+            soft/hard limit, and when not raising -8 timed out still moving, -7 timed out
+            but done. Without: 1 moving, 4/3 stopped on a soft/hard limit, else 0. -12
+            target outside the soft limits when not raising.
 
         Raises:
             LimitError: target outside the soft limits (nothing was moved).
@@ -302,13 +308,24 @@ class Motor(Device):
             return OUTSIDE_LIMITS
         if not wait:
             self.put(drive, target)
-            return MOVE_OK
-        _MoveWatch(self, back, target).run(drive, timeout)
-        return self._limit_code()
+            moving = self.PV("MOVN")
+            if confirm_move:
+                moving.wait_for(lambda value: value == 1, timeout=CONFIRM_MOVE_WAIT)
+            if moving.get(use_monitor=False, raise_on_error=False) == 1:
+                return MOVE_BEGUN_CONFIRMED
+            return self._limit_code(NOWAIT_SOFT_LIMIT, NOWAIT_HARD_LIMIT)
+        try:
+            _MoveWatch(self, back, target).run(drive, timeout)
+        except CATimeoutError:
+            if should_raise(raise_on_error):
+                raise
+            done = self.get("DMOV", use_monitor=False) == 1
+            return TIMEOUT_BUT_DONE if done else TIMEOUT
+        return self._limit_code(DONE_SOFT_LIMIT, DONE_HARD_LIMIT)
 
-    def _limit_code(self) -> int:
-        for field, code in (("LVIO", DONE_SOFT_LIMIT), ("HLS", DONE_HARD_LIMIT),
-                            ("LLS", DONE_HARD_LIMIT)):
+    def _limit_code(self, soft: int, hard: int) -> int:
+        """``soft`` if ``LVIO`` is set, ``hard`` if ``HLS`` or ``LLS`` is, else 0."""
+        for field, code in (("LVIO", soft), ("HLS", hard), ("LLS", hard)):
             pv = self._pvs.get(field)
             if pv is not None and pv.connected and pv.get(raise_on_error=False) == 1:
                 return code

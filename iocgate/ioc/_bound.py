@@ -11,7 +11,13 @@ from typing import Any, Awaitable, Callable, Optional
 from caproto import AlarmSeverity, AlarmStatus, SkipWrite
 
 from .. import _compat
-from .._errors import DeviceDisconnected, DeviceError, DeviceLinkDown, DeviceTimeout
+from .._errors import (
+    DeviceDisconnected,
+    DeviceError,
+    DeviceLinkDown,
+    DeviceTimeout,
+    ReadbackNotSettled,
+)
 from ..protocol import display_value
 from ..server import PutCompletion
 from ._binding import Binding
@@ -23,10 +29,6 @@ log = logging.getLogger("iocgate.ioc")
 
 #: seconds between readback polls while a put waits for the readback to settle
 SETTLE_POLL_PERIOD = 0.05
-
-
-class NotSettled(DeviceTimeout):
-    """A put's readback did not settle within its tolerance in time (the link is fine)."""
 
 
 def write_alarm_status(error: BaseException) -> AlarmStatus:
@@ -179,7 +181,7 @@ class BoundPV:
         """Poll this (readback) node until within ``tolerance`` of ``target``.
 
         Raises:
-            NotSettled: not within tolerance after ``timeout`` seconds.
+            ReadbackNotSettled: not within tolerance after ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -191,8 +193,9 @@ class BoundPV:
             except DeviceError as exc:
                 await self.apply(exc, self.scan_token())
             if time.monotonic() >= deadline:
-                raise NotSettled(f"{self.name} did not settle to {target:g} +/- {tolerance:g}",
-                                    timeout=timeout, endpoint=_endpoint_name(self.node))
+                raise ReadbackNotSettled(
+                    f"{self.name} did not settle to {target:g} +/- {tolerance:g}",
+                    timeout=timeout, endpoint=_endpoint_name(self.node))
             await _compat.sleep(SETTLE_POLL_PERIOD)
 
     async def apply(self, result: Any, token: Optional[int],

@@ -8,8 +8,7 @@ from typing import Any, Sequence
 
 from caproto import AlarmSeverity, AlarmStatus, ChannelType
 
-from .._errors import DeviceDisconnected, DeviceTimeout
-from ._bound import NotSettled
+from .._errors import DeviceDisconnected, DeviceTimeout, ReadbackNotSettled
 from ._group import PVGroup
 from ._properties import pvproperty
 from ._scanner import DeviceHealthSink
@@ -115,8 +114,8 @@ class HealthPVs(PVGroup, DeviceHealthSink):
         did not settle) stays in LAST_ERROR until a newer error."""
         await self.error_count.write(self.error_count.value + 1, verify_value=False)
         await self._show_error(error)
-        self._scan_error_shown = isinstance(error, (DeviceDisconnected, DeviceTimeout)
-                                            ) and not isinstance(error, NotSettled)
+        self._scan_error_shown = isinstance(error, (DeviceDisconnected, DeviceTimeout)) and (
+            not isinstance(error, ReadbackNotSettled))
 
     async def _show_error(self, error: BaseException) -> None:
         text = str(error)[:LAST_ERROR_LENGTH - 1]  # room for the terminating NUL

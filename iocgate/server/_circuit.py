@@ -575,7 +575,7 @@ class Circuit:
         def done(result, exc) -> None:
             if exc is not None:
                 self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
-                                   f"{type(exc).__name__}: {exc}", outcome)
+                                   failure_reason(exc), outcome)
             elif isinstance(result, PutCompletion):
                 if result.work is not None:
                     self.server.spawn(result.work)
@@ -609,7 +609,7 @@ class Circuit:
                    error: BaseException | None, outcome: Outcome | None) -> None:
         if error is not None:
             self._write_failed(message, channel, notify, wire.ECA_PUTFAIL,
-                               f"{type(error).__name__}: {error}", outcome)
+                               failure_reason(error), outcome)
         else:
             self._write_done(message, notify, outcome)
 
@@ -734,3 +734,10 @@ def _needed(buffer: bytes) -> int:
             return 24
         return 24 + wire.EXT_SIZE.unpack_from(buffer, 16)[0]
     return 16 + size
+
+
+def failure_reason(error: BaseException) -> str:
+    """A failed write's reason as told to the client and the put log: the message the putter
+    raised (e.g. "Cannot write data 31.0. Limits are set to 0.0 and 30.0."), or the
+    exception's name when it has none."""
+    return str(error) or type(error).__name__

@@ -52,6 +52,30 @@ def test_async_pv_metadata_put_and_monitor(servers):
     assert arun(main()) == ["Slow", "Fast"]
 
 
+def test_async_pv_connection_and_access_callbacks(servers):
+    async def main():
+        connections, rights, both = [], [], asyncio.Event()
+
+        async def on_access(read_access, write_access, pv):  # a coroutine function
+            rights.append((read_access, write_access, pv.pvname))
+            both.set()
+
+        def on_connection(pvname, conn, pv):
+            connections.append((pvname, conn, pv.connected))
+
+        pv = aio.PV(servers.p + "readonly", connection_callback=on_connection,
+                    access_callback=on_access)
+        await pv.wait_for_connection(timeout=10)
+        await asyncio.wait_for(both.wait(), 10)
+        await pv.disconnect()
+        return connections, rights
+
+    connections, rights = arun(main())
+    name = servers.p + "readonly"
+    assert connections[0] == (name, True, True)
+    assert rights == [(True, False, name)]  # the ACF's read-only group
+
+
 def test_async_camonitor_and_callbacks(servers):
     async def main():
         values = []

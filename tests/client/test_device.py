@@ -108,6 +108,17 @@ def test_motor_limits(motor):
     assert motor.get_position(readback=False) == 0.0
 
 
+def test_motor_move_returns_pyepics_codes_without_wait_and_on_timeout(motor):
+    try:
+        assert motor.move(8.0, confirm_move=True) == 1  # started: MOVN is 1
+        assert motor.move(8.0, wait=True, timeout=0.2, raise_on_error=False) == -8  # moving
+    finally:
+        motor.stop()
+        assert motor.PV("DMOV").wait_for(lambda v: v == 1, timeout=10)
+    here = motor.get_position()
+    assert motor.move(here, confirm_move=True) == 0  # nothing to move: MOVN stays 0
+
+
 def test_motor_stop(motor):
     motor.move(8.0)  # 0.5 per 0.1 s: takes 1.6 s
     assert motor.PV("RBV").wait_for(lambda v: v >= 1.0, timeout=10)

@@ -60,7 +60,8 @@ def test_verbose_logs_clients_and_puts_as_typed(psu):
     client = rf"{re.escape(getpass.getuser())}@\S+ \(127\.0\.0\.1:\d+\)"
     assert re.search(rf"put PSU:OUTPUT Off -> On by {client}", text), text
     assert re.search(rf"put PSU:VOLT 0\.0 -> 2\.5 by {client}", text), text
-    assert re.search(rf"put PSU:VOLT refused \(value stays 2\.5\) for {client}: .*31", text), text
+    assert re.search(rf"put PSU:VOLT refused \(value stays 2\.5\) for {client}: Cannot write "
+                     r"data 31\.0\. Limits are set to 0\.0 and 30\.0\.", text), text
     assert re.search(r"client 127\.0\.0\.1:\d+ connected", text), text
     assert re.search(rf"client {client} disconnected", text), text
     assert "b'" not in text and "np." not in text and "numpy" not in text, text

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import weakref
-from typing import Any, AsyncIterator, Callable, Dict, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Tuple
 
 from ...protocol import _ca_client as wire
 from .. import _convert
@@ -62,6 +62,9 @@ class PV(PVBase):
         form: ``'time'`` (default), ``'ctrl'`` or ``'native'``.
         count: number of waveform elements to ask the server for.
         connection_timeout: default seconds to wait for the connection.
+        connection_callback: ``f(pvname=, conn=, pv=)`` on every connect and disconnect.
+        access_callback: ``f(read_access, write_access, pv=)`` when access rights arrive or
+            change. Callbacks run on the PV's event loop; coroutine functions are scheduled.
         monitor_delta: skip value callbacks for numeric changes smaller than this
             (client-side; the server's ``MDEL`` is not written).
         context: a client core; default the shared one.
@@ -69,9 +72,15 @@ class PV(PVBase):
 
     def __init__(self, pvname: str, form: str = "time", count: Optional[int] = None,
                  connection_timeout: Optional[float] = None,
-                 monitor_delta: Optional[float] = None, context: Optional[Context] = None):
+                 monitor_delta: Optional[float] = None, context: Optional[Context] = None,
+                 connection_callback: Optional[Callable[..., Any]] = None,
+                 access_callback: Optional[Callable[..., Any]] = None):
         super().__init__(pvname, form=form, auto_monitor=False, count=count,
                          monitor_delta=monitor_delta)
+        if connection_callback is not None:
+            self.connection_callbacks.append(connection_callback)
+        self.access_callbacks: List[Callable[..., Any]] = (
+            [] if access_callback is None else [access_callback])
         _convert.data_type_for(_convert.DBR.DOUBLE, form)
         self.connection_timeout = connection_timeout
         self.context = context
@@ -88,7 +97,13 @@ class PV(PVBase):
     # ---- core listener (I/O thread) -> this PV's loop -------------------------------------
     def _ca_access(self, channel: Channel, rights: int) -> None:
         assert self._loop is not None
-        _post(self._loop, self._apply_access, rights)
+        _post(self._loop, self._on_access, rights)
+
+    def _on_access(self, rights: int) -> None:
+        read, write = self._apply_access(rights)
+        for callback in list(self.access_callbacks):
+            _run_callback(callback, f"access callback for {self.pvname}", read, write,
+                          pv=self)
 
     def _ca_connection(self, channel: Channel, connected: bool) -> None:
         assert self._loop is not None
@@ -98,12 +113,18 @@ class PV(PVBase):
         assert self._connected_event is not None
         if connected and channel.connected:
             self._apply_connection(True, host=_convert.host_name(channel.address),
-                                   native=channel.native, nelm=channel.nelm, chid=channel.cid)
+                                   native=channel.native, nelm=channel.nelm, chid=channel.cid,
+                                   notify=False)
             self._connected_event.set()
         elif not connected and self.connected:
             self._connected_event.clear()
             self._ctrl_loaded = False
-            self._apply_connection(False)
+            self._apply_connection(False, notify=False)
+        else:
+            return
+        for callback in list(self.connection_callbacks):
+            _run_callback(callback, f"connection callback for {self.pvname}",
+                          pvname=self.pvname, conn=connected, pv=self)
 
     def _on_event(self, status: int, data_type: int, count: int, payload: Any) -> None:
         assert self._loop is not None
@@ -116,12 +137,8 @@ class PV(PVBase):
             return
         args = dict(self._args)
         for index, (callback, kw) in list(self.callbacks.items()):
-            try:
-                result = callback(**{**args, **kw, "cb_info": (index, self)})
-                if inspect.isawaitable(result):
-                    asyncio.ensure_future(result)
-            except Exception:
-                log.exception("value callback %s for %s failed", index, self.pvname)
+            _run_callback(callback, f"value callback {index} for {self.pvname}",
+                          **{**args, **kw, "cb_info": (index, self)})
 
     # ---- I/O -------------------------------------------------------------------------------
     async def wait_for_connection(self, timeout: Optional[float] = None,
@@ -338,3 +355,14 @@ async def _call(callback: Callable[..., Any], **kwargs: Any) -> None:
     result = callback(**kwargs)
     if inspect.isawaitable(result):
         await result
+
+
+def _run_callback(callback: Callable[..., Any], what: str, *args: Any, **kwargs: Any) -> None:
+    """Call a user callback on the loop; a coroutine it returns is scheduled. Its exception
+    is logged (naming ``what``), never raised into the client core."""
+    try:
+        result = callback(*args, **kwargs)
+        if inspect.isawaitable(result):
+            asyncio.ensure_future(result)
+    except Exception:
+        log.exception("%s failed", what)
