@@ -20,9 +20,10 @@ child process, and an IOC (one :class:`~iocgate.DeviceGroup`: ``CH0..CH<n-1>`` r
 * **puts**: ``SP`` is written with pyepics (``put(wait=True)``, i.e. ``caput -c``) at random
   moments while every PV is scanned (a pass takes longer than the period: full load);
   completion time against the instrument's reply time.
-* **flood**: one client sends ``--flood`` puts to ``SP`` without waiting (``caput``), while
-  another client times ``put(wait=True)`` to ``SP``; the IOC's peak RSS and the number of
-  ``SP`` writes the instrument received.
+* **flood**: one client sends ``--flood`` puts to ``SP`` without waiting (``caput``), then
+  one ``put(wait=True)``, while another client times ``put(wait=True)`` to ``SP`` for
+  ``--seconds``; the IOC's peak RSS, the number of ``SP`` writes the instrument received and
+  the time from its first to its last (how long the flood kept the instrument busy).
 
 Set ``IOCGATE_SRC=/path/to/other/checkout`` to measure another version of iocgate (the
 instrument and the client side stay the same).
@@ -324,6 +325,7 @@ print(json.dumps(times))
 def flood(args: argparse.Namespace) -> None:
     rig = Rig(args.pvs[0], args.reply[0], args.period, args.timeout)
     try:
+        idle_rss = rig.rss_mb()
         probe = subprocess.Popen([sys.executable, "-c", PROBE_SCRIPT, str(args.seconds)],
                                  env=rig.env, stdout=subprocess.PIPE, text=True)
         time.sleep(1.0)
@@ -346,7 +348,8 @@ def flood(args: argparse.Namespace) -> None:
           f"(first to last {busy:.2f} s)")
     print(f"other client's put(wait=True) during the flood: median "
           f"{statistics.median(probe_times):.3f} s, max {max(probe_times):.3f} s "
-          f"({len(probe_times)} puts); IOC peak RSS {rss:.0f} MB")
+          f"({len(probe_times)} puts); IOC peak RSS {rss:.0f} MB ({idle_rss:.0f} MB before "
+          f"the flood)")
 
 
 def main() -> None:

@@ -222,8 +222,10 @@ class BoundPV:
                     status=new_status, severity=AlarmSeverity.INVALID_ALARM,
                     timestamp=time.time() if stamp is None else stamp)
             return result
-        if token != self._put_generation or (self.ramp is not None and self.ramp.active):
-            return None  # a put raced this read, or a ramp is moving the device's setpoint
+        if (token != self._put_generation or self.writes.busy
+                or (self.ramp is not None and self.ramp.active)):
+            return None  # a put raced this read, a write is on its way (as a record's PACT
+            # keeps scans out), or a ramp is moving the device's setpoint
         try:
             value = self.binding.to_pv(result)
         except ValueError as exc:

@@ -94,8 +94,6 @@ class WriteQueue:
         self._succeeded = succeeded
         self._pending: Optional[_Write] = None
         self._driver: Any = None  # the coroutine sending the writes, while it lives
-        #: the write being sent now, if any
-        self.in_flight: Optional[_Write] = None
 
     @property
     def busy(self) -> bool:
@@ -121,7 +119,6 @@ class WriteQueue:
         """Send the pending value until none is left (never raises: it runs as a task)."""
         while self._pending is not None:
             write, self._pending = self._pending, None
-            self.in_flight = write
             error: Optional[BaseException] = None
             try:
                 await self._write(write.pv_value, write.device_value)
@@ -134,5 +131,4 @@ class WriteQueue:
                     await self._failed(error, self._pending is not None)
             except Exception:
                 log.exception("updating the PV after a put failed")
-            self.in_flight = None
             write.done.finish(error)
