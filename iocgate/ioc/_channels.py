@@ -76,7 +76,7 @@ class _RefuseCleanly:
         if completion is None:
             return
         wait, work = completion.wait, completion.work
-        if not hasattr(wait, "add_done_callback"):  # (a callback-style wait ends as it is)
+        if not hasattr(wait, "when_done"):  # (a callback-style wait ends as it is)
             wait = self._completed(wait)
         if defer is not None:
             defer.completion = PutCompletion(value, wait, work)

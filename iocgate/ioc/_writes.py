@@ -34,7 +34,7 @@ class Completion:
         self._done = False
         self.error: Optional[BaseException] = None
 
-    def add_done_callback(self, callback: Callback) -> None:
+    def when_done(self, callback: Callback) -> None:
         """Call ``callback(None)`` when the write succeeds, ``callback(error)`` when it
         fails (at once if it has ended)."""
         if self._done:
@@ -58,7 +58,7 @@ class Completion:
     async def _wait(self) -> None:
         if not self._done:
             ended: concurrent.futures.Future = concurrent.futures.Future()
-            self.add_done_callback(ended.set_result)
+            self.when_done(ended.set_result)
             await _compat.wait_future(ended)
         if self.error is not None:
             raise self.error

@@ -579,7 +579,7 @@ class Circuit:
             elif isinstance(result, PutCompletion):
                 if result.work is not None:
                     self.server.spawn(result.work)
-                on_done = getattr(result.wait, "add_done_callback", None)
+                on_done = getattr(result.wait, "when_done", None)
                 if on_done is None:
                     self.server.spawn(self._complete(message, channel, notify, result, outcome))
                 else:  # no task per put: a coalesced put waits as a callback

@@ -39,7 +39,7 @@ class PutCompletion:
         value: the PV's new value, stored at once.
         wait: awaited to complete the put (e.g. a ramp or a move); its exception fails the
             put (the value stays stored, as an EPICS record's VAL does). Or an object with
-            ``add_done_callback(callback)`` that calls ``callback(None)`` (done) or
+            ``when_done(callback)`` that calls ``callback(None)`` (done) or
             ``callback(exception)`` (failed) once, in the event loop's thread: the server
             then keeps no task per put (puts that coalesce share one such object).
         work: a coroutine the server starts as a background task and does not wait for
