@@ -155,18 +155,28 @@ class BoundPV:
             await self.on_put_error(error)
 
     async def _write_failed(self, error: BaseException, newer_pending: bool) -> None:
-        """A deferred write failed: alarm the PV; back to the last good value unless the
-        device took this one or a newer put is pending (its value stays shown)."""
+        """A deferred write failed: back to the last good value unless the device took this
+        one or a newer put is pending (its value stays shown). The device answered (it
+        refused, or the readback did not settle): this PV's own WRITE or TIMEOUT alarm. The
+        link failed: the scanner alarms every PV on it with one timestamp (link state)."""
         self._put_generation += 1  # a read that raced the failure is stale
-        status, severity = write_alarm_status(error), AlarmSeverity.INVALID_ALARM
-        self._write_alarm = status
+        channel = self.channel
         if self._device_took:
-            self._good_value = self.channel.value
-        if newer_pending or self._device_took or _same(self.channel.value, self._good_value):
-            await self.channel.write_metadata(status=status, severity=severity)
-        else:
-            await self.channel.write(self._good_value, verify_value=False, status=status,
-                                     severity=severity)
+            self._good_value = channel.value
+        restore = not (newer_pending or self._device_took
+                       or _same(channel.value, self._good_value))
+        status = write_alarm_status(error)
+        if status is AlarmStatus.WRITE or isinstance(error, ReadbackNotSettled):
+            self._write_alarm, severity = status, AlarmSeverity.INVALID_ALARM
+            if restore:
+                await channel.write(self._good_value, verify_value=False, status=status,
+                                    severity=severity)
+            else:
+                await channel.write_metadata(status=status, severity=severity)
+        elif restore:  # keep the stamp of a link alarm already shown: when it started
+            kept = ({"timestamp": channel.timestamp}
+                    if channel.alarm.severity == AlarmSeverity.INVALID_ALARM else {})
+            await channel.write(self._good_value, verify_value=False, **kept)
 
     async def _write_done(self, pv_value: Any) -> None:
         """A deferred write reached the device: it is the last good value; a write
