@@ -168,6 +168,7 @@ class FastWriter:
         self.data = data
         self._mark_published = mark_published
         self.publish_hook = None
+        self._last_specs: tuple | None = None  # of the last put, for ``again``
         field_inst = getattr(data, "field_inst", None)
         self._pairs = _NO_SEVERITY_FIELDS if field_inst is None else tuple(
             (low, high, low_status, high_status,
@@ -193,7 +194,7 @@ class FastWriter:
             return None
         return cls(data, mark_published)
 
-    def write(self, value, core) -> bool:
+    def write(self, value, core, again: bool = False) -> bool:
         """Apply a client's put of ``value`` and publish it, if it is in the fast domain.
 
         Args:
@@ -201,18 +202,28 @@ class FastWriter:
                 from ``wire.scalar_value`` (inline writes) or :func:`dbr_value`.
             core: the :class:`~iocgate.server._core.ServerCore` that is the PV's only
                 subscription queue (if any).
+            again: the previous request the caller handled was a put through this writer
+                that succeeded, and nothing else ran since (consecutive puts of a flood
+                in one received batch): the checks that depend on anything but the value
+                are not repeated.
 
         Returns:
             True if done (same value, timestamp, alarm and events as caproto's write);
             False if nothing was changed and caproto's write must handle the put.
         """
         data = self.data
-        if (data.__dict__.get("publish") is not self.publish_hook
-                or fill_pending(data) or not self._putter_plain()):
+        specs = self._last_specs if again else None
+        if specs is None:
+            self._last_specs = None
+            if (data.__dict__.get("publish") is not self.publish_hook
+                    or fill_pending(data) or not self._putter_plain()):
+                return False
+            specs = self._specs(core)
+            if specs is None:
+                return False
+        if not self._keeps_alarm(value):
             return False
-        specs = self._specs(core)
-        if specs is None or not self._keeps_alarm(value):
-            return False
+        self._last_specs = specs
         store_value(data, value, TimeStamp(*epics_time(time.time())))
         self._mark_published(0)
         if specs:
