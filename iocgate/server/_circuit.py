@@ -500,7 +500,8 @@ class Circuit:
         if channel is None:
             return
         notify = command == wire.WRITE_NOTIFY
-        outcome = self._put_outcome(channel, dbr_type, count, payload)
+        outcome = (self._put_outcome(channel, dbr_type, count, payload)
+                   if self._log_clients or channel.guard is not None else None)
         if dbr_type > wire.MAX_DBR_TYPE:  # RSRV answers, then drops the client
             self._write_failed(message, channel, notify, wire.ECA_BADTYPE, "bad DBR type",
                                outcome)
