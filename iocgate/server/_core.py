@@ -45,13 +45,15 @@ class ServerCore:
         spawn: starts an awaitable as a background task; supplied by the back-end.
 
     Attributes:
-        db: the :class:`~iocgate.server._pvdb.PVDatabase`.
+        db: the :class:`~iocgate.server._pvdb.PVDatabase` (every pvdb name resolved at
+            construction).
     """
 
     def __init__(self, pvdb: Mapping[str, ChannelData], *, port: int = 5064,
                  max_array_bytes: int | None = None,
                  spawn: Callable[[Awaitable[None]], None] | None = None):
         self.db = PVDatabase(pvdb)
+        self.db.prepare()
         self.port = port
         self.max_array_bytes = (None if max_array_bytes is None
                                 else max(int(max_array_bytes), DEFAULT_MAX_ARRAY_BYTES))
