@@ -272,6 +272,17 @@ def test_fast_path_not_taken_for_custom_write_paths():
         register_plain_write(Verified.verify_value)
 
 
+def test_a_write_override_registered_after_its_class_was_checked_is_admitted():
+    """The per-class verdict is cached; registering an override must renew it."""
+    class Forwarding(ChannelDouble):
+        async def write(self, *args, **kwargs):
+            return await super().write(*args, **kwargs)
+
+    assert ServerCore({"P": Forwarding(value=0.0)}).db.resolve("P").entry.fast is None
+    register_plain_write(Forwarding.write)
+    assert ServerCore({"P": Forwarding(value=0.0)}).db.resolve("P").entry.fast is not None
+
+
 def test_debug_logging_putter_takes_slow_path(clock, caplog):
     """PVGroup.group_write logs each put at DEBUG; with that enabled the logs must match."""
     fast, slow = Twin(fast=True), Twin(fast=False)
