@@ -68,7 +68,7 @@ class PowerSwitchModel:
         with self._lock:
             volts, watts = self.measured_voltage(), self.power(n)
             return {"outlet": n, "name": f"Outlet {n}", "state": "on" if self.on[n] else "off",
-                    "power": round(watts, 1), "current": round(watts / volts, 3)}
+                    "power": round(watts, 1), "current": _amps(watts, volts)}
 
     def totals(self) -> Dict[str, float]:
         """The JSON document of the unit's totals."""
@@ -76,7 +76,7 @@ class PowerSwitchModel:
             volts = self.measured_voltage()
             watts = sum(self.power(n) for n in self.on)
             return {"voltage": round(volts, 1), "power": round(watts, 1),
-                    "current": round(watts / volts, 3)}
+                    "current": _amps(watts, volts)}
 
     def device(self) -> Dict[str, Any]:
         return {"name": self.name, "model": self.model, "serial": self.serial,
@@ -92,6 +92,11 @@ class PowerSwitchModel:
             raise ValueError(f"state must be 'on' or 'off', not {state!r}")
         with self._lock:
             self.on[n] = _STATES[state]
+
+
+def _amps(watts: float, volts: float) -> float:
+    """Current at a power factor of one, A to the meter's resolution (0 without mains)."""
+    return round(watts / volts, 3) if volts > 0 else 0.0
 
 
 class PowerSwitchState:
@@ -124,7 +129,7 @@ class PowerSwitchState:
         kind, n = self._split(name)
         value = convert_like(self.get(name), value)
         if kind in ("load", "voltage", "noise") and not 0 <= value < 1e6:
-            raise ValueError(f"{name} must be 0 or more, not {value}")
+            raise ValueError(f"{name} must be 0 or more, not {value:g}")
         if kind == "outlet":
             self.model.switch(n, "on" if value else "off")
         elif kind == "load":
