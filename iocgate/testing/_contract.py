@@ -17,10 +17,10 @@ alarm to INVALID with the status in :data:`FAULTS`, and the IOC recovers when it
 
 A fault that raises no alarm, or one with another status, fails the test.
 
-By default the IOC runs on its simulator. ``pytest --host H [--port P]``, ``--serial PATH``
-or ``--resource VISA`` run the same suite against real hardware as an acceptance test:
-read-only (put tests skipped) unless ``--allow-writes``, and without the fault tests, which
-need the simulator's backdoor.
+By default the IOC runs on its simulator. ``pytest --host H [--port P]``, ``--serial PATH``,
+``--resource VISA`` or ``--url URL`` run the same suite against real hardware as an
+acceptance test: read-only (put tests skipped) unless ``--allow-writes``, and without the
+fault tests, which need the simulator's backdoor.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ FAULTS: Dict[str, Tuple[Callable[[Any], Any], Tuple[str, ...]]] = {
 def device_options(config: pytest.Config) -> Dict[str, Any]:
     """The real-hardware address given on the pytest command line (empty: simulator)."""
     options = {key: config.getoption(f"iocgate_{key}", None)
-               for key in ("host", "port", "serial", "resource")}
+               for key in ("host", "port", "serial", "resource", "url")}
     return {key: value for key, value in options.items() if value}
 
 
@@ -118,12 +118,17 @@ class InstrumentContract:
             pytest.skip("real hardware: puts need --allow-writes")
 
     @pytest.fixture
-    def faults(self, ioc: RunningIOC) -> Any:
+    def simulator(self, ioc: RunningIOC) -> Any:
+        """The simulator's handle (``.model``, ``.state``); skips on real hardware."""
         if ioc.simulation is None:
-            pytest.skip("fault injection needs the simulator")
-        handle = ioc.simulation.handle
-        yield handle.faults
-        handle.faults.clear()
+            pytest.skip("needs the simulator (real hardware given)")
+        return ioc.simulation.handle
+
+    @pytest.fixture
+    def faults(self, simulator: Any) -> Any:
+        """The simulator's faults, cleared after the test; skips on real hardware."""
+        yield simulator.faults
+        simulator.faults.clear()
 
     # ------------------------------------------------------------------ the contract
     def test_every_pv_is_named_documented_with_units_and_precision(self, ioc: RunningIOC):

@@ -39,8 +39,8 @@ def _puts(simulator) -> list:
 
 
 class TestPowerSwitch(contract_tests(PowerSwitchIOC)):
-    def test_the_c_tools_switch_an_outlet_and_read_its_power(self, ioc):
-        model = ioc.simulation.handle.model
+    def test_the_c_tools_switch_an_outlet_and_read_its_power(self, ioc, simulator):
+        model = simulator.model
         model.load[3] = 150.0
         put = ioc.caput("OUTLET_3", "On")
         assert put.returncode == 0, put.stderr
@@ -59,7 +59,7 @@ class TestPowerSwitch(contract_tests(PowerSwitchIOC)):
         assert not model.on[3]
         self.wait(lambda: ioc.value("OUTLET_3_RBV") == "Off" and ioc.value("POWER_3") == 0)
 
-    def test_pyepics_switches_an_outlet(self, ioc):
+    def test_pyepics_switches_an_outlet(self, ioc, simulator):
         proc = subprocess.run([sys.executable, "-c", PYEPICS, ioc.prefix],
                               env=subprocess_env(ioc.port), capture_output=True, text=True,
                               timeout=60)
@@ -69,19 +69,18 @@ class TestPowerSwitch(contract_tests(PowerSwitchIOC)):
         assert seen["units"] == "W" and seen["precision"] == 1
         assert seen["put"] == 1 and seen["off"] == 1
         assert seen["power"] == pytest.approx(50.0, rel=0.02)  # outlet 5: 50 W
-        assert not ioc.simulation.handle.model.on[5]
+        assert not simulator.model.on[5]
 
     @pytest.mark.parametrize("bad", ["2", "-1", "Maybe", "on"])
-    def test_an_outlet_value_out_of_range_is_refused(self, ioc, bad):
-        simulator = ioc.simulation.handle
+    def test_an_outlet_value_out_of_range_is_refused(self, ioc, simulator, bad):
         simulator.clear_received()
         refused = ioc.caput("OUTLET_4", bad)
         assert refused.returncode == 1, refused.stdout
         assert ioc.value("OUTLET_4") == "Off" and not simulator.model.on[4]
         assert _puts(simulator) == []  # refused by the IOC: nothing reached the unit
 
-    def test_a_hung_unit_alarms_refuses_puts_and_recovers(self, ioc, faults):
-        model = ioc.simulation.handle.model
+    def test_a_hung_unit_alarms_refuses_puts_and_recovers(self, ioc, simulator, faults):
+        model = simulator.model
 
         def alarm(suffix: str) -> tuple:
             md = ioc.get(suffix, data_type="time").metadata
