@@ -58,8 +58,8 @@ class PowerSwitchModel:
         return self.voltage * (1.0 + random.gauss(0.0, self.noise))
 
     def power(self, outlet: int) -> float:
-        """Real power drawn by ``outlet`` now, W (0 when off)."""
-        if not self.on[outlet]:
+        """Real power drawn by ``outlet`` now, W (0 when off or without mains)."""
+        if not self.on[outlet] or self.voltage <= 0:
             return 0.0
         return max(0.0, self.load[outlet] * (1.0 + random.gauss(0.0, self.noise)))
 

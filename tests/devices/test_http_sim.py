@@ -13,7 +13,14 @@ import sys
 import pytest
 
 from devices.power_switch import PowerSwitchSimulator
-from iocgate.sim import HttpRequest, HttpResponse, RequestError, format_response, take_request
+from iocgate.sim import (
+    HttpRequest,
+    HttpResponse,
+    HttpSimulator,
+    RequestError,
+    format_response,
+    take_request,
+)
 
 from .conftest import TIMEOUT
 from .test_backdoor import _Lines, _reap
@@ -129,6 +136,31 @@ def test_a_malformed_request_is_answered_and_the_connection_closed(pdu):
         while chunk := sock.recv(4096):
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"Connection: close" in reply
+
+
+def test_an_app_that_fails_answers_500_and_keeps_serving():
+    calls = []
+
+    def app(request: HttpRequest) -> HttpResponse:
+        calls.append(request.path)
+        return HttpResponse(200, b"fine", "text/plain") if len(calls) > 1 else 1 / 0
+
+    with HttpSimulator(app) as simulator:
+        connection = http.client.HTTPConnection("127.0.0.1", simulator.start_tcp(),
+                                                timeout=TIMEOUT)
+        assert _call(connection, "GET", "/x") == (500, {"error": "ZeroDivisionError: "
+                                                                 "division by zero"})
+        connection.request("GET", "/y")
+        assert connection.getresponse().read() == b"fine"
+        connection.close()
+
+
+def test_without_mains_no_power_flows(pdu):
+    simulator, connection = pdu
+    simulator.state.set("outlet_1", "ON")
+    simulator.state.set("voltage", "0")
+    assert _call(connection, "GET", "/api/power")[1] == {"voltage": 0.0, "power": 0.0,
+                                                          "current": 0.0}
 
 
 def test_garbage_answers_200_with_a_body_that_is_not_json(pdu):
