@@ -27,7 +27,7 @@ def _outlet(n: int) -> Tuple[Any, Any, Any]:
     """The switch (``OUTLET_<n>``, ``_RBV``), power and current PVs of outlet ``n``."""
     path = f"/api/outlets/{n}"
     return (setting(_member(path, "state"), states=("Off", "On"), codes=("off", "on"),
-                    doc=f"Outlet {n} power"),
+                    doc=f"Outlet {n} switched off or on"),
             reading(_member(path, "power"), units="W", precision=1,
                     doc=f"Real power drawn from outlet {n}"),
             reading(_member(path, "current"), units="A", precision=3,
