@@ -40,7 +40,7 @@ class TestMotorController(contract_tests(MotorControllerIOC)):
         assert ioc.value("M1.RBV") == before and ioc.value("M1.DMOV") == 1
 
     def test_the_end_switch_stops_a_move_and_sets_hls(self, ioc):
-        ioc.put("M1.VELO", [50.0])
+        ioc.put("M1.VELO", [200.0])
         ioc.put("M1.DHLM", [30.0])  # beyond the 25 mm travel of the stage
         try:
             assert ioc.put("M1.VAL", [28.0]).status.success
@@ -60,7 +60,7 @@ class TestMotorController(contract_tests(MotorControllerIOC)):
             self.wait(lambda: ioc.value("M1.DMOV") == 1)
             assert 0 < ioc.value("M1.RBV") < 9 and ioc.value("M1.STOP") == 0
         finally:
-            ioc.put("M1.VELO", [50.0])
+            ioc.put("M1.VELO", [200.0])
             assert ioc.put("M1.VAL", [0.0]).status.success
 
     def test_tweaks_and_homing_free_the_circuit_and_complete_at_the_end(self, ioc):

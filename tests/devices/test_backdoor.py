@@ -121,7 +121,7 @@ def test_standalone_freeze_cut_and_state_over_the_control_port(standalone):
 
 
 SIMULATORS = ["power_supply", "temperature_controller", "dmm", "oscilloscope", "picoammeter",
-              "motor_controller", "vacuum_gauge", "process_controller"]
+              "motor_controller", "vacuum_gauge", "process_controller", "power_switch"]
 
 
 def test_every_standalone_simulator_has_the_backdoor():
