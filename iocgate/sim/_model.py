@@ -2,6 +2,8 @@
 list): the state variables, their dynamics, and an SCPI server answering the declared
 commands the way the IOC sends them.
 
+A subclass names the IOC it is made from in :attr:`declaration` (``"iocs.dmm:DmmIOC"``), so
+it can be made without handing it the specs (``python -m devices.dmm``, tests).
 Hand-written behaviour plugs in on a subclass of :class:`ScpiSimulator`: a method
 ``read_<name>(self)`` computes the value of ``<name>`` (e.g. a reading that depends on the
 function selected), ``write_<name>(self, value)`` acts on a set (after the range check; store
@@ -10,6 +12,7 @@ with ``self.state.set``), and ``do_command`` answers commands the declaration la
 
 from __future__ import annotations
 
+import importlib
 import logging
 import random
 import re
@@ -28,7 +31,7 @@ from typing import (
     Sequence,
 )
 
-from ..protocol._declaration import CommandSpec
+from ..protocol._declaration import CommandSpec, command_specs
 from ._lines import LineSimulator
 from ._scpi import _MESSAGES as MESSAGES, ScpiAdapter, ScpiServer, header_matches
 
@@ -113,7 +116,9 @@ class InstrumentState:
             self._values[name] = self._slewed[name] = checked
 
 
-def _format(value: Any) -> str:
+def _format(value: Any, spec: CommandSpec) -> str:
+    if spec.reply_format is not None:
+        return format(value, spec.reply_format)
     if isinstance(value, bool):
         return str(int(value))
     if isinstance(value, float):
@@ -127,10 +132,18 @@ class _Declared:
     #: state variables beyond the declaration (e.g. the signal at an input), with their
     #: power-on values; the backdoor reads and sets them like the others
     variables: ClassVar[Mapping[str, Any]] = {}
+    #: ``"module:Class"`` of the IOC whose declaration this simulator is made from: the
+    #: specs when none are given
+    declaration: ClassVar[Optional[str]] = None
     state: InstrumentState
 
-    def _make_state(self, specs: Sequence[CommandSpec], clock: Callable[[], float],
+    def _make_state(self, specs: Optional[Sequence[CommandSpec]], clock: Callable[[], float],
                     seed: Optional[int]) -> None:
+        if specs is None:
+            if self.declaration is None:
+                raise TypeError(f"{type(self).__name__} needs specs (it names no declaration)")
+            module, _, name = self.declaration.partition(":")
+            specs = command_specs(getattr(importlib.import_module(module), name))
         extra = [CommandSpec(name, kind=type(value), value=value)
                  for name, value in self.variables.items()]
         self.state = InstrumentState([*specs, *extra], clock, seed)
@@ -172,13 +185,16 @@ class ScpiSimulator(_Declared, ScpiServer):
     """An SCPI instrument made from its declaration, served over TCP and/or a pty.
 
     Args:
-        specs: the commands (``iocgate.ioc.command_specs(IOCClass)``).
+        specs: the commands (``iocgate.ioc.command_specs(IOCClass)``); default: those of
+            :attr:`declaration`.
         port, host: TCP address for :meth:`start` (0 = an ephemeral port).
         clock: monotonic time in seconds, for the dynamics.
         seed: noise seed.
 
     Every declared SCPI header answers its query (``VOLT?``) and, if writable, its set
-    (``VOLT 5``; out of range: error -222, unknown state code: -224, value unchanged).
+    (``VOLT 5``; out of range: error -222, not a number: -104, unknown state code: -224,
+    value unchanged). A numeric setting with limits also takes ``MIN``, ``MAX`` and ``DEF``
+    (its power-on value); an Off/On setting coded ``0, 1`` also takes ``OFF``/``ON``.
     ``state`` is the backdoor's state (names are the declaring attributes).
     """
 
@@ -186,7 +202,8 @@ class ScpiSimulator(_Declared, ScpiServer):
     idn: ClassVar[str] = "iocgate,Simulated Instrument,SIM0001,1.0"
     terminator: ClassVar[str] = "\n"
 
-    def __init__(self, specs: Sequence[CommandSpec], port: int = 0, host: str = "127.0.0.1",
+    def __init__(self, specs: Optional[Sequence[CommandSpec]] = None, port: int = 0,
+                 host: str = "127.0.0.1",
                  clock: Callable[[], float] = time.monotonic, seed: Optional[int] = None):
         self._make_state(specs, clock, seed)
         super().__init__(_DeclaredAdapter(self), port=port, host=host,
@@ -224,7 +241,7 @@ class LineModelSimulator(_Declared, LineSimulator):
 
     terminator: ClassVar[str] = "\r\n"
 
-    def __init__(self, specs: Sequence[CommandSpec],
+    def __init__(self, specs: Optional[Sequence[CommandSpec]] = None,
                  clock: Callable[[], float] = time.monotonic, seed: Optional[int] = None):
         self._make_state(specs, clock, seed)
         self._queries = {s.get.upper(): s for s in self.state.specs.values() if s.get}
@@ -237,7 +254,7 @@ class LineModelSimulator(_Declared, LineSimulator):
         text = line.strip()
         spec = self._queries.get(text.upper())
         if spec is not None:
-            return _format(self.value(spec.name))
+            return _format(self.value(spec.name), spec)
         for pattern, spec in self._sets:
             match = pattern.fullmatch(text)
             if match:
@@ -269,16 +286,43 @@ class _DeclaredAdapter(ScpiAdapter):
                 if params:
                     self.push_error(-108)
                     return ""
-                reply = _format(sim.value(spec.name))
+                reply = _format(sim.value(spec.name), spec)
                 return f'"{reply}"' if spec.quoted else reply
             if spec.writable and header_matches(cmd_path, spec.header):
                 if len(params) != 1:
                     self.push_error(-109 if not params else -108)
                     return ""
+                value = _scpi_words(spec, params[0])
+                if spec.codes is None and spec.kind is not str and not _is_number(value):
+                    self.push_error(-104, f"{MESSAGES[-104]}; {value}")
+                    return ""
                 try:
-                    sim.write(spec.name, params[0])
+                    sim.write(spec.name, value)
                 except ValueError as exc:
                     code = -224 if spec.codes is not None else -222
                     self.push_error(code, f"{MESSAGES[code]}; {exc}")
                 return ""
         return sim.do_command(cmd_path, params)
+
+
+def _scpi_words(spec: CommandSpec, text: str) -> Any:
+    """SCPI's words for numbers and booleans replaced by the value they stand for."""
+    word = text.strip().upper()
+    if spec.limits is not None and word in _LIMIT_WORDS:
+        return {"MIN": spec.limits[0], "MAX": spec.limits[1], "DEF": spec.value}[
+            _LIMIT_WORDS[word]]
+    if spec.codes == (0, 1) and word in ("OFF", "ON"):
+        return int(word == "ON")
+    return text
+
+
+_LIMIT_WORDS = {"MIN": "MIN", "MINIMUM": "MIN", "MAX": "MAX", "MAXIMUM": "MAX", "DEF": "DEF",
+                "DEFAULT": "DEF"}
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True

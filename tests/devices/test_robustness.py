@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from devices.power_supply import PowerSupplyAdapter, PowerSupplyModel
+from devices.power_supply import PowerSupplySimulator
 from devices.temperature_controller import TemperatureAdapter, TemperatureModel
 
 # Text built from the characters that matter to the parsers, plus anything else.
@@ -17,11 +17,12 @@ lines = st.one_of(
 @settings(max_examples=150, deadline=None)
 @given(lines)
 def test_scpi_power_supply_survives_any_line(line):
-    adapter = PowerSupplyAdapter(PowerSupplyModel(clock=lambda: 0.0))
+    simulator = PowerSupplySimulator(clock=lambda: 0.0)
+    adapter = simulator.adapter
     reply = adapter.handle_line(line)
     assert reply is None or isinstance(reply, str)
     assert len(adapter.errors) <= 20
-    assert 0 <= adapter.model.voltage_setpoint <= adapter.model.max_voltage
+    assert 0 <= simulator.state.get("volt") <= 30
     assert adapter.handle_line("SYST:ERR?") is not None  # still answering
 
 
