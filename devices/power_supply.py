@@ -23,6 +23,7 @@ LOAD_OHMS = 10.0
 class PowerSupplySimulator(ScpiSimulator):
     declaration = "iocs.power_supply:PowerSupplyIOC"
     idn = "iocgate,PSU-3005,SIM0001,1.0"
+    variables = {"curr": 5.0}  # A: a supply powers on at its full current limit
 
     def write_output(self, on: int) -> None:
         self.state.set("output", on)

@@ -28,7 +28,7 @@ class PowerSupplyIOC(DeviceGroup):
                    ramp=Ramp.stepped(units="V/s", limits=(0.0, 30.0), precision=3),
                    doc="Output voltage setpoint", readback_doc="Measured output voltage")
     curr = setting("[SOURce:]CURRent[:LEVel]", readback="MEASure[:SCALar]:CURRent[:DC]",
-                   value=5.0, units="A", precision=3, limits=(0.0, 5.0), autosave=True,
+                   value=0.0, units="A", precision=3, limits=(0.0, 5.0), autosave=True,
                    reply_format=".4f", doc="Output current limit",
                    readback_doc="Measured output current")
     output = setting("OUTPut[:STATe]", states=("Off", "On"), doc="Output relay Off/On",

@@ -199,19 +199,22 @@ class DeviceConfig:
             _check_visa(chosen["resource"])
         return chosen
 
-    def start_simulator(self, ioc_class: type) -> Simulation:
-        """Start the built-in simulator of ``ioc_class`` (see :attr:`simulator`).
+    def start_simulator(self, ioc_class: Optional[type] = None) -> Simulation:
+        """Start the built-in simulator of ``ioc_class`` (see :attr:`simulator`); a simulator
+        class is made from ``ioc_class``'s declaration, or with ``None`` from its own
+        (:attr:`~iocgate.sim.ScpiSimulator.declaration`).
 
         Raises:
             ValueError: this IOC has no simulator.
         """
         if self.simulator is None:
-            raise ValueError(f"{ioc_class.__name__} has no simulator: give the device address")
+            raise ValueError(f"{getattr(ioc_class, '__name__', 'this IOC')} has no simulator: "
+                             "give the device address")
         if not isinstance(self.simulator, type):
             return self.simulator()
         from ._declare import command_specs
 
-        handle = self.simulator(command_specs(ioc_class))
+        handle = self.simulator(None if ioc_class is None else command_specs(ioc_class))
         try:
             options = handle.serve_for(self.transports, self.default_baudrate)
         except BaseException:

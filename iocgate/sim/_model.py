@@ -12,6 +12,7 @@ with ``self.state.set``), and ``do_command`` answers commands the declaration la
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import random
@@ -29,6 +30,7 @@ from typing import (
     Optional,
     Pattern,
     Sequence,
+    Tuple,
 )
 
 from ..protocol._declaration import CommandSpec, command_specs
@@ -51,11 +53,16 @@ class InstrumentState:
         specs: the instrument's commands.
         clock: monotonic time in seconds.
         seed: seed of the noise generator (``None``: random).
+        evolve: hand-written dynamics, integrated lazily as well: called with the values
+            (a dict to change in place) and the seconds since the last call, before every
+            read and set, under the state's lock.
     """
 
     def __init__(self, specs: Iterable[CommandSpec], clock: Callable[[], float] = time.monotonic,
-                 seed: Optional[int] = None):
+                 seed: Optional[int] = None,
+                 evolve: Optional[Callable[[Dict[str, Any], float], None]] = None):
         self.specs: Dict[str, CommandSpec] = {spec.name: spec for spec in specs}
+        self._evolve = evolve
         self._clock = clock
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -80,6 +87,8 @@ class InstrumentState:
                 continue
             self._slewed[name], self._values[name] = spec.dynamics.step(
                 self._values[name], target, dt, self._slewed[name])
+        if self._evolve is not None:
+            self._evolve(self._values, dt)
 
     def names(self) -> List[str]:
         return list(self.specs)
@@ -130,8 +139,12 @@ class _Declared:
     """What simulators made from a declaration share: the state, the hooks, serving."""
 
     #: state variables beyond the declaration (e.g. the signal at an input), with their
-    #: power-on values; the backdoor reads and sets them like the others
+    #: power-on values; the backdoor reads and sets them like the others. A declared name
+    #: here gets this power-on value in the simulator (the PV's initial value may differ).
     variables: ClassVar[Mapping[str, Any]] = {}
+    #: commands the instrument has beyond those the IOC declares (or checked variables:
+    #: specs without ``get``/``set``)
+    commands: ClassVar[Sequence[CommandSpec]] = ()
     #: ``"module:Class"`` of the IOC whose declaration this simulator is made from: the
     #: specs when none are given
     declaration: ClassVar[Optional[str]] = None
@@ -144,9 +157,13 @@ class _Declared:
                 raise TypeError(f"{type(self).__name__} needs specs (it names no declaration)")
             module, _, name = self.declaration.partition(":")
             specs = command_specs(getattr(importlib.import_module(module), name))
-        extra = [CommandSpec(name, kind=type(value), value=value)
-                 for name, value in self.variables.items()]
-        self.state = InstrumentState([*specs, *extra], clock, seed)
+        declared = {spec.name: spec for spec in [*specs, *self.commands]}
+        for name, value in self.variables.items():
+            declared[name] = (dataclasses.replace(declared[name], value=value)
+                              if name in declared else CommandSpec(name, kind=type(value),
+                                                                   value=value))
+        self.state = InstrumentState(declared.values(), clock, seed,
+                                     getattr(self, "evolve", None))
 
     def value(self, name: str) -> Any:
         """The value of ``name`` as the instrument reports it (``read_<name>()`` if
@@ -234,40 +251,77 @@ class LineModelSimulator(_Declared, LineSimulator):
     Args:
         specs, clock, seed: as for :class:`ScpiSimulator`.
 
-    A line equal to a spec's ``get`` text (case-insensitive) answers the value; a line
-    matching a ``set`` template sets it and gets no reply. A refused value or an unknown line
-    is ignored, as most serial instruments do; override :meth:`do_line` to answer more.
+    A line equal to a spec's ``get`` text (case-insensitive, blanks ignored) answers the
+    value; a line matching a ``set`` template sets it and gets no reply. With a
+    :attr:`separator`, a line holds several commands and the replies are joined by it. With
+    an :attr:`idn`, the IEEE 488.2 common commands ``*IDN?``, ``*OPC?``, ``*RST`` and
+    ``*CLS`` are answered too. A refused value or an unknown command is ignored, as most
+    serial instruments do, and recorded in :attr:`errors`; override :meth:`do_line` to
+    answer more.
     """
 
     terminator: ClassVar[str] = "\r\n"
+    #: what separates commands in one line (``";"``), or ``None``: one command per line
+    separator: ClassVar[Optional[str]] = None
+    #: the ``*IDN?`` reply, or ``None``: no common commands
+    idn: ClassVar[Optional[str]] = None
 
     def __init__(self, specs: Optional[Sequence[CommandSpec]] = None,
                  clock: Callable[[], float] = time.monotonic, seed: Optional[int] = None):
         self._make_state(specs, clock, seed)
-        self._queries = {s.get.upper(): s for s in self.state.specs.values() if s.get}
+        self._queries = {_blankless(s.get): s for s in self.state.specs.values() if s.get}
         self._sets = [(_set_pattern(s.set), s) for s in self.state.specs.values()
                       if s.set and s.writable]
-        super().__init__(self._answer_line, terminator=self.terminator,
+        #: ``(command, reason)`` of every command ignored as unknown or refused, oldest first
+        self.errors: List[Tuple[str, str]] = []
+        super().__init__(self.handle_line, terminator=self.terminator,
                          name=type(self).__name__)
 
-    def _answer_line(self, line: str) -> Optional[str]:
-        text = line.strip()
-        spec = self._queries.get(text.upper())
+    def handle_line(self, line: str) -> Optional[str]:
+        """Execute one line; return the reply (replies joined by :attr:`separator`) or
+        ``None`` (sans-I/O: no faults applied)."""
+        units = line.split(self.separator) if self.separator else [line]
+        replies = []
+        for unit in filter(None, (u.strip() for u in units)):
+            try:
+                reply = self._execute(unit)
+            except ValueError as exc:
+                log.info("%s: ignored %r: %s", self.name, unit, exc)
+                self.errors.append((unit, str(exc)))
+                continue
+            if reply is not None:
+                replies.append(reply)
+        return (self.separator or "").join(replies) if replies else None
+
+    def _execute(self, text: str) -> Optional[str]:
+        spec = self._queries.get(_blankless(text))
         if spec is not None:
             return _format(self.value(spec.name), spec)
         for pattern, spec in self._sets:
             match = pattern.fullmatch(text)
             if match:
-                try:
-                    self.write(spec.name, match.group("value"))
-                except ValueError:
-                    log.info("%s: refused %r", self.name, text)
+                self.write(spec.name, match.group("value"))
                 return None
+        if self.idn is not None and text.upper() in _COMMON:
+            if text.upper() == "*RST":
+                self.state.reset()
+            return _COMMON[text.upper()] or (self.idn if text.upper() == "*IDN?" else None)
         return self.do_line(text)
 
     def do_line(self, line: str) -> Optional[str]:
-        """Lines beyond the declaration (override; ``None``: no reply)."""
-        return None
+        """A command beyond the declaration (override): its reply, ``None`` for none.
+
+        Raises:
+            ValueError: unknown or refused (recorded in :attr:`errors`; the default).
+        """
+        raise ValueError(f"unknown command {line.split()[0]}")
+
+
+_COMMON = {"*IDN?": "", "*OPC?": "1", "*RST": "", "*CLS": ""}
+
+
+def _blankless(text: str) -> str:
+    return "".join(text.split()).upper()
 
 
 class _DeclaredAdapter(ScpiAdapter):

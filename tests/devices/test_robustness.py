@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from devices.power_supply import PowerSupplySimulator
-from devices.temperature_controller import TemperatureAdapter, TemperatureModel
+from devices.temperature_controller import TemperatureControllerSimulator
 
 # Text built from the characters that matter to the parsers, plus anything else.
 lines = st.one_of(
@@ -29,7 +29,7 @@ def test_scpi_power_supply_survives_any_line(line):
 @settings(max_examples=150, deadline=None)
 @given(lines)
 def test_temperature_controller_survives_any_line(line):
-    adapter = TemperatureAdapter(TemperatureModel(clock=lambda: 0.0))
-    reply = adapter.handle_line(line)
+    simulator = TemperatureControllerSimulator(clock=lambda: 0.0)
+    reply = simulator.handle_line(line)
     assert reply is None or isinstance(reply, str)
-    assert adapter.handle_line("KRDG? A") == "+295.000"
+    assert simulator.handle_line("KRDG? A") == "+295.000"

@@ -108,7 +108,7 @@ def tc_serial_device(tmp: Path) -> LineDevice:
     sim = TemperatureControllerSimulator()
     link = tmp / "ttyTC"
     sim.start_pty(link=str(link))  # a restart opens a new pty and re-points the link
-    device = LineDevice(sim, lambda: sim.model.setpoint)
+    device = LineDevice(sim, lambda: sim.state.get("setpoint"))
     device.module, device.prefix = "iocs.temperature_controller", "TC:"
     device.setpoint, device.readback = "SETPOINT", "TEMP_RBV"
     device.args = ["--serial", str(link)]
