@@ -13,11 +13,6 @@ from devices.temperature_controller import TemperatureControllerSimulator
 from iocgate import DeviceConfig, DeviceGroup, Ramp, reading, run_ioc, setting
 
 
-def _ramp_rate(reply: str) -> float:
-    """``RAMP? 1`` answers ``<on>,<rate>``; the rate is the second field (K/min)."""
-    return float(reply.split(",")[1])
-
-
 class TemperatureControllerIOC(DeviceGroup):
     """Temperature controller (Lakeshore-336-like, serial): one input, one heater loop."""
 
@@ -29,17 +24,18 @@ class TemperatureControllerIOC(DeviceGroup):
         timeout=2.0, simulator=TemperatureControllerSimulator)
 
     temp_rbv = reading({"get": "KRDG? A"}, value=0.0, units="K", precision=3,
-                       alarm_limits=(1.5, 3.0, 470.0, 490.0), alarm_hysteresis=0.5,
-                       reply_format="+.3f",  # MINOR/MAJOR near the ends of 0-500 K
+                       reply_format="+.3f", alarm_limits=(1.5, 3.0, 470.0, 490.0),
+                       alarm_hysteresis=0.5,  # MINOR, MAJOR near the ends of 0-500 K
                        doc="Temperature of input A (alarms: .LOLO .LOW .HIGH .HIHI)")
     setpoint = setting(
         {"get": "SETP? 1", "set": "SETP 1,{value}"}, value=0.0, units="K", precision=3,
         limits=(0.0, 500.0), autosave=True, reply_format="+.3f",
-        # the controller ramps itself: RAMP sets the rate (ramping on), RAMPST? reports
-        ramp=Ramp.by_device(
-            rate={"get": "RAMP? 1", "set": "RAMP 1,1,{value}", "parse": _ramp_rate},
-            status={"get": "RAMPST? 1"}, units="K/min", per=60.0, limits=(0.1, 100.0),
-            precision=2),
+        # the controller ramps itself: RAMP sets the rate (ramping on), RAMPST? reports;
+        # RAMP? answers "<on>,<rate>"
+        ramp=Ramp.by_device(rate={"get": "RAMP? 1", "set": "RAMP 1,1,{value}",
+                                  "parse": lambda reply: float(reply.split(",")[1])},
+                            status={"get": "RAMPST? 1"}, units="K/min", per=60.0,
+                            limits=(0.1, 100.0), precision=2),
         doc="Loop 1 temperature setpoint",
         readback_doc="Loop 1 setpoint reported by the controller (the present value while "
                      "it ramps)")
