@@ -1,13 +1,16 @@
 """Simulators made from an instrument's declaration (its :class:`~iocgate.protocol.CommandSpec`
-list): the state variables, their dynamics, and an SCPI server answering the declared
-commands the way the IOC sends them.
+list): the state variables, their dynamics, and an SCPI (:class:`ScpiSimulator`) or line
+(:class:`LineModelSimulator`) server answering the declared commands the way the IOC sends
+them.
 
-A subclass names the IOC it is made from in :attr:`declaration` (``"iocs.dmm:DmmIOC"``), so
-it can be made without handing it the specs (``python -m devices.dmm``, tests).
-Hand-written behaviour plugs in on a subclass of :class:`ScpiSimulator`: a method
-``read_<name>(self)`` computes the value of ``<name>`` (e.g. a reading that depends on the
-function selected), ``write_<name>(self, value)`` acts on a set (after the range check; store
-with ``self.state.set``), and ``do_command`` answers commands the declaration lacks.
+A subclass names the IOC it is made from in ``declaration`` (``"iocs.dmm:DmmIOC"``), so it
+can be made without handing it the specs (``python -m devices.dmm``, tests). Hand-written
+behaviour plugs in on the subclass: ``read_<name>(self)`` computes the value of ``<name>``
+(e.g. a reading that depends on the function selected), ``write_<name>(self, value)`` acts on
+a set (after the range check; store with ``self.state.set``), ``evolve(self, values, dt)``
+integrates dynamics of its own (lazily, as the declared ones), ``variables`` and
+``commands`` add state and commands the IOC does not declare, and ``do_command`` (SCPI) or
+``do_line`` (line protocol) answers anything else.
 """
 
 from __future__ import annotations
