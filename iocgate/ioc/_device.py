@@ -96,7 +96,8 @@ class Simulation:
     Attributes:
         options: device options that reach it, as the command line would give them
             (``{"host": "127.0.0.1", "port": 40123}`` or ``{"serial": "/dev/pts/4"}``).
-        handle: the simulator object (``.faults`` for fault injection, ``.model``).
+        handle: the simulator object (``.faults`` for fault injection, ``.state`` or
+            ``.model`` for what it simulates).
         stop: stops it.
     """
 
