@@ -26,8 +26,8 @@ class PowerSupplySimulator(ScpiSimulator):
     variables = {"curr": 5.0}  # A: a supply powers on at its full current limit
 
     def write_output(self, on: int) -> None:
-        self.state.set("output", on)
         self.state.set("volt_rbv", 0.0)  # the output slews up from 0 V when switched on
+        self.state.set("output", on)
 
     def read_volt_rbv(self) -> float:
         if not self.state.get("output"):
