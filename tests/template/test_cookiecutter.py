@@ -9,18 +9,20 @@ import importlib.util
 import os
 import queue
 import re
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import sysconfig
 import threading
+import time
 from pathlib import Path
-from typing import Dict, Iterator, Set
+from typing import Callable, Dict, Iterator, List, Set, Tuple
 
 import pytest
 
-from iocgate.testing import free_port, loopback_env
+from iocgate.testing import epics_tool, free_port, loopback_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "cookiecutter"
@@ -33,13 +35,18 @@ CHOICES = {"instrument_name": "Lab Source", "pv_prefix": "LAB:", "units": "mA",
 INSTALL_AND_TEST = 300.0
 
 
-@pytest.fixture
-def package(tmp_path: Path) -> Path:
+def generate(tmp_path: Path, **choices: str) -> Path:
     cookiecutter = pytest.importorskip("cookiecutter.main")
-    out = Path(cookiecutter.cookiecutter(str(TEMPLATE), no_input=True, extra_context=CHOICES,
-                                         output_dir=str(tmp_path / "out")))
+    out = Path(cookiecutter.cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path),
+                                         extra_context={**CHOICES, **choices},
+                                         default_config=True))
     assert out.name == "lab_source_ioc"
     return out
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    return generate(tmp_path)
 
 
 def imported_modules(package: Path) -> Set[str]:
@@ -56,10 +63,11 @@ def imported_modules(package: Path) -> Set[str]:
 
 def is_standard_library(name: str) -> bool:
     spec = importlib.util.find_spec(name)
-    if spec is None or spec.origin in (None, "built-in", "frozen"):
-        return spec is not None
-    return Path(spec.origin).is_relative_to(sysconfig.get_paths()["stdlib"]) \
-        and "site-packages" not in spec.origin
+    origin = spec.origin if spec is not None else None
+    if origin in ("built-in", "frozen"):
+        return True
+    return origin is not None and "site-packages" not in origin \
+        and Path(origin).is_relative_to(sysconfig.get_paths()["stdlib"])
 
 
 def test_package_renders_the_choices_and_imports_only_iocgate(package: Path) -> None:
@@ -122,6 +130,16 @@ def processes() -> Iterator[list]:
             pass
 
 
+def start(processes: list, command: List[str], env: Dict[str, str], cwd: Path
+          ) -> subprocess.Popen:
+    """Start ``command`` in a session of its own, stdout and stderr on one pipe."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                               start_new_session=True)
+    processes.append(process)
+    return process
+
+
 def lines_of(process: subprocess.Popen) -> queue.Queue[str]:
     """The process's output lines as they come; ``""`` at its end."""
     lines: queue.Queue[str] = queue.Queue()
@@ -135,39 +153,66 @@ def lines_of(process: subprocess.Popen) -> queue.Queue[str]:
     return lines
 
 
+def read_until(lines: queue.Queue[str], done: Callable[[List[str]], bool], what: str,
+               timeout: float = 60.0) -> str:
+    """Collect output lines until ``done(lines so far)``; fail after ``timeout`` s or at the
+    output's end."""
+    seen: List[str] = []
+    deadline = time.monotonic() + timeout
+    while not done(seen):
+        try:
+            seen.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            pytest.fail(f"no {what} within {timeout} s:\n" + "".join(seen))
+        assert seen[-1], f"output ended before {what}:\n" + "".join(seen)
+    return "".join(seen)
+
+
+def unit_service(package: Path) -> Tuple[Dict[str, str], List[str]]:
+    """The unit's ``Environment=`` variables and its ``ExecStart=`` command, run from the
+    package directory instead of the install directory."""
+    lines = (package / "systemd" / "lab-source-ioc.service").read_text().splitlines()
+    environment = dict(shlex.split(line[len("Environment="):])[0].split("=", 1)
+                       for line in lines if line.startswith("Environment="))
+    command = next(line[len("ExecStart="):] for line in lines if line.startswith("ExecStart="))
+    return environment, shlex.split(command.replace(CHOICES["install_dir"], str(package)))
+
+
 @pytest.mark.slow
 def test_installed_as_its_readme_says_it_passes_its_tests_and_serves(
-        package: Path, processes: list) -> None:
+        tmp_path: Path, processes: list) -> None:
+    device_port, ca_port = free_port(), free_port()
+    package = generate(tmp_path, tcp_port=str(device_port), ca_server_port=str(ca_port))
     command = readme_install_command(package)
     assert "pip install" in command and "pytest" in command, command
-    tests = subprocess.Popen(["bash", "-c", f"set -euo pipefail; {command}"], cwd=package,
-                             env=fresh_env(free_port()), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                             start_new_session=True)
-    processes.append(tests)
+    tests = start(processes, ["bash", "-c", f"set -euo pipefail; {command}"],
+                  fresh_env(free_port()), package)
     output, _ = tests.communicate(timeout=INSTALL_AND_TEST)
     assert tests.returncode == 0, output[-4000:]
     summary = output.strip().splitlines()[-1]
     # the unit's systemd-analyze check is the one test that may skip, and only without it
     passed = r"\d+ passed" + (", 1 skipped" if shutil.which("systemd-analyze") is None else "")
     assert re.fullmatch(passed + r" in .*", summary), summary
-    assert (package / ".venv" / "lib").is_dir()  # the README's own environment
 
-    ioc = subprocess.Popen([str(package / "bin" / "start-lab-source-ioc"), "--list-pvs"],
-                           cwd=package, env=fresh_env(free_port()), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                           start_new_session=True)
-    processes.append(ioc)
-    expected = {f"LAB:{name}\n" for name in ("LEVEL", "LEVEL_RBV", "OUTPUT", "OUTPUT_RBV",
-                                                "IDN", "CONNECTED")}
-    lines, seen = lines_of(ioc), []
-    while not expected <= set(seen):
-        try:
-            seen.append(lines.get(timeout=60))
-        except queue.Empty:
-            pytest.fail("no PV list within 60 s:\n" + "".join(seen))
-        assert seen[-1], f"the IOC ended ({ioc.wait()}) before its PV list:\n" + "".join(seen)
-    assert "running the built-in simulator" in "".join(seen)
-    ioc.send_signal(signal.SIGTERM)
-    assert ioc.wait(30) == 0
-
+    # the service as systemd starts it (its Environment and ExecStart, from the package
+    # directory), with --list-pvs, against the standalone simulator at the unit's address
+    simulator = start(processes, [str(package / ".venv" / "bin" / "python"), "-m",
+                                  "lab_source_ioc.simulator", "--port", str(device_port)],
+                      fresh_env(free_port()), package)
+    listening = read_until(lines_of(simulator), lambda seen: bool(seen), "simulator's address")
+    assert listening == f"listening on 127.0.0.1:{device_port}\n"
+    environment, service = unit_service(package)
+    assert service[0] == str(package / "bin" / "start-lab-source-ioc")
+    ioc = start(processes, [*service, "--list-pvs"], {**fresh_env(ca_port), **environment},
+                package)
+    names = {f"LAB:{name}\n" for name in ("LEVEL", "LEVEL_RBV", "OUTPUT", "OUTPUT_RBV", "IDN",
+                                          "CONNECTED")}
+    served = read_until(lines_of(ioc), lambda seen: names <= set(seen), "PV list")
+    assert f"TCP port {ca_port}" in served and "simulator" not in served, served
+    caget = [str(epics_tool("caget")), "-w", "5", "-t", "LAB:CONNECTED"]
+    wait_for(lambda: subprocess.run(caget, env=fresh_env(ca_port), capture_output=True,
+                                    text=True, timeout=30).stdout.strip() == "Connected",
+             timeout=30, what="LAB:CONNECTED == Connected (caget)")
+    for process in (ioc, simulator):
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0

@@ -4,8 +4,7 @@ instrument IOC passes, plus what this instrument adds."""
 import pytest
 from iocgate.testing import contract_tests
 
-from {{ cookiecutter.package_name }} import {{ cookiecutter.class_name }}
-from {{ cookiecutter.package_name }}.ioc import HIGH, LOW
+from {{ cookiecutter.package_name }}.ioc import HIGH, LOW, {{ cookiecutter.class_name }}
 
 
 class Test{{ cookiecutter.class_name }}(contract_tests({{ cookiecutter.class_name }})):
