@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from iocgate import DeviceConfig, DeviceGroup, Dynamics, reading, setting
 
-from .simulator import {{ cookiecutter.class_name }}Simulator
+from .simulator import {{ cookiecutter.__simulator }}
 
 LOW, HIGH = {{ cookiecutter.low_limit }}, {{ cookiecutter.high_limit }}  # {{ cookiecutter.units }}
 
@@ -20,7 +20,7 @@ class {{ cookiecutter.class_name }}(DeviceGroup):
     default_prefix = "{{ cookiecutter.pv_prefix }}"
     device_config = DeviceConfig(bridge=lambda link: link.scpi(check_errors=True),
                                  transports=("tcp", "visa"), default_port={{ cookiecutter.tcp_port }},
-                                 simulator={{ cookiecutter.class_name }}Simulator)
+                                 simulator={{ cookiecutter.__simulator }})
 
     level = setting("SOURce:LEVel", readback="MEASure",
                     follow=Dynamics(lag=0.2, noise=1e-5 * (HIGH - LOW)), value=float(LOW),

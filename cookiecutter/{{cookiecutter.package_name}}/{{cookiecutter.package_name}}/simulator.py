@@ -14,7 +14,7 @@ from __future__ import annotations
 from iocgate.sim import ScpiSimulator
 
 
-class {{ cookiecutter.class_name }}Simulator(ScpiSimulator):
+class {{ cookiecutter.__simulator }}(ScpiSimulator):
     """State variables (the backdoor's names): ``level``, ``level_rbv``, ``output``."""
 
     idn = "Example,{{ cookiecutter.class_name }},SIM0001,1.0"
@@ -31,4 +31,4 @@ if __name__ == "__main__":
 
     raise SystemExit(run_standalone(
         "Simulated {{ cookiecutter.instrument_name }}",
-        lambda: {{ cookiecutter.class_name }}Simulator(command_specs({{ cookiecutter.class_name }}))))
+        lambda: {{ cookiecutter.__simulator }}(command_specs({{ cookiecutter.class_name }}))))
