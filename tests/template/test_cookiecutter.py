@@ -35,18 +35,13 @@ CHOICES = {"instrument_name": "Lab Source", "pv_prefix": "LAB:", "units": "mA",
 INSTALL_AND_TEST = 300.0
 
 
-def generate(tmp_path: Path, **choices: str) -> Path:
-    cookiecutter = pytest.importorskip("cookiecutter.main")
-    out = Path(cookiecutter.cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path),
-                                         extra_context={**CHOICES, **choices},
-                                         default_config=True))
-    assert out.name == "lab_source_ioc"
-    return out
-
-
 @pytest.fixture
 def package(tmp_path: Path) -> Path:
-    return generate(tmp_path)
+    cookiecutter = pytest.importorskip("cookiecutter.main")
+    out = Path(cookiecutter.cookiecutter(str(TEMPLATE), no_input=True, extra_context=CHOICES,
+                                         output_dir=str(tmp_path), default_config=True))
+    assert out.name == "lab_source_ioc"
+    return out
 
 
 def imported_modules(package: Path) -> Set[str]:
@@ -168,21 +163,25 @@ def read_until(lines: queue.Queue[str], done: Callable[[List[str]], bool], what:
     return "".join(seen)
 
 
-def unit_service(package: Path) -> Tuple[Dict[str, str], List[str]]:
+def unit_service(package: Path, device_port: int, ca_port: int
+                 ) -> Tuple[Dict[str, str], List[str]]:
     """The unit's ``Environment=`` variables and its ``ExecStart=`` command, run from the
-    package directory instead of the install directory."""
+    package directory instead of the install directory, the device and CA ports replaced
+    (by ports free now: the unit's would be taken on a busy machine, in time)."""
     lines = (package / "systemd" / "lab-source-ioc.service").read_text().splitlines()
     environment = dict(shlex.split(line[len("Environment="):])[0].split("=", 1)
                        for line in lines if line.startswith("Environment="))
+    assert environment.pop("EPICS_CA_SERVER_PORT") == CHOICES["ca_server_port"]
     command = next(line[len("ExecStart="):] for line in lines if line.startswith("ExecStart="))
-    return environment, shlex.split(command.replace(CHOICES["install_dir"], str(package)))
+    command = command.replace(CHOICES["install_dir"], str(package))
+    assert f" --port {CHOICES['tcp_port']}" in command, command
+    command = command.replace(f" --port {CHOICES['tcp_port']}", f" --port {device_port}")
+    return {**environment, "EPICS_CA_SERVER_PORT": str(ca_port)}, shlex.split(command)
 
 
 @pytest.mark.slow
 def test_installed_as_its_readme_says_it_passes_its_tests_and_serves(
-        tmp_path: Path, processes: list) -> None:
-    device_port, ca_port = free_port(), free_port()
-    package = generate(tmp_path, tcp_port=str(device_port), ca_server_port=str(ca_port))
+        package: Path, processes: list) -> None:
     command = readme_install_command(package)
     assert "pip install" in command and "pytest" in command, command
     tests = start(processes, ["bash", "-c", f"set -euo pipefail; {command}"],
@@ -195,13 +194,14 @@ def test_installed_as_its_readme_says_it_passes_its_tests_and_serves(
     assert re.fullmatch(passed + r" in .*", summary), summary
 
     # the service as systemd starts it (its Environment and ExecStart, from the package
-    # directory), with --list-pvs, against the standalone simulator at the unit's address
+    # directory), with --list-pvs, against the package's standalone simulator
     simulator = start(processes, [str(package / ".venv" / "bin" / "python"), "-m",
-                                  "lab_source_ioc.simulator", "--port", str(device_port)],
+                                  "lab_source_ioc.simulator", "--port", "0"],
                       fresh_env(free_port()), package)
     listening = read_until(lines_of(simulator), lambda seen: bool(seen), "simulator's address")
-    assert listening == f"listening on 127.0.0.1:{device_port}\n"
-    environment, service = unit_service(package)
+    assert listening.startswith("listening on 127.0.0.1:"), listening
+    ca_port = free_port()
+    environment, service = unit_service(package, int(listening.split(":")[-1]), ca_port)
     assert service[0] == str(package / "bin" / "start-lab-source-ioc")
     ioc = start(processes, [*service, "--list-pvs"], {**fresh_env(ca_port), **environment},
                 package)
