@@ -63,8 +63,9 @@ def test_unit_starts_the_start_script_with_options_the_ioc_has(help_text):
     assert service["Restart"] == ["on-failure"]
     assert service["User"][0]
     for assignment in service["Environment"]:
-        name = shlex.split(assignment)[0].split("=", 1)[0]
-        assert name.startswith("EPICS_CA"), f"Environment={assignment}: not an EPICS variable"
+        for variable in shlex.split(assignment):
+            name, equals, _ = variable.partition("=")
+            assert name.isidentifier() and equals, f"Environment={assignment}: not NAME=value"
     program, *options = shlex.split(service["ExecStart"][0])
     assert program == service["WorkingDirectory"][0] + "/bin/" + START.name
     for option in options:
