@@ -79,10 +79,12 @@ class InstrumentContract:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def ioc(cls, request: pytest.FixtureRequest) -> Iterator[RunningIOC]:
+    def ioc(cls, request: pytest.FixtureRequest,
+            ca_repeater_env: Dict[str, str]) -> Iterator[RunningIOC]:
         port = free_port()
-        saved = {key: os.environ.get(key) for key in loopback_env(port)}
-        os.environ.update(loopback_env(port))
+        env = {**ca_repeater_env, **loopback_env(port)}  # no stray caRepeater from caput
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
         config = cls.ioc_class.device_config
         options = device_options(request.config)
         simulation = None
