@@ -1,10 +1,11 @@
 """Random walk: a value taking random steps; no hardware needed.
 
-PVs (default prefix ``RW:``): ``X`` the walking value, ``DT`` the step period in seconds.
-Run: ``python -m iocs.random_walk --list-pvs``.
-"""
+PVs (default prefix ``RW:``): ``X`` the walking value, ``DT`` the step period in seconds,
+``STEP`` the largest step. Run: ``python -m iocs.random_walk --list-pvs``.
 
-from __future__ import annotations
+Not an instrument, so not declared with ``setting()``/``reading()``: there are no commands
+to derive a simulator from. Soft PVs and a startup hook that walks.
+"""
 
 import random
 from typing import Any
@@ -33,9 +34,5 @@ class RandomWalkIOC(PVGroup):
                                  verify_value=False)
 
 
-def main() -> None:
-    run_ioc(RandomWalkIOC)
-
-
 if __name__ == "__main__":
-    main()
+    run_ioc(RandomWalkIOC)

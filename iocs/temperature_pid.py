@@ -22,10 +22,12 @@ from typing import Any, List, Optional, Sequence
 
 from iocgate import MissedScans
 from iocgate.task import LoopTask, loop_task_ioc, open_device, run_task_ioc
-from iocs.temperature_controller import HeaterRange, TemperatureControllerIOC
+from iocs.temperature_controller import TemperatureControllerIOC
 
 #: the controller's output modes (OUTMODE)
 CLOSED_LOOP, OPEN_LOOP = 1, 3
+#: heater ranges (RANGE codes) Off and Medium
+HEATER_OFF, HEATER_MEDIUM = 0, 2
 
 
 @dataclass
@@ -72,8 +74,8 @@ class HeaterPid(LoopTask):
 
     async def loop_prepare(self) -> None:
         self._integral, self._last_error = 0.0, None
-        if await self.heater_range.aget() == HeaterRange.Off:
-            await self.heater_range.aset(int(HeaterRange.Medium))
+        if await self.heater_range.aget() == HEATER_OFF:
+            await self.heater_range.aset(HEATER_MEDIUM)
         await self.mode.aset(OPEN_LOOP)
 
     async def loop_iteration(self) -> None:

@@ -9,17 +9,20 @@ specs also drive the instrument's simulator (:class:`iocgate.sim.ScpiSimulator`)
         output = setting("OUTP", states=("Off", "On"), doc="Output relay")
 
 PV names come from the attribute by a rule: upper case (``volt`` -> ``VOLT``, readback
-``VOLT_RBV``); give ``name=`` to override.
+``VOLT_RBV``); give ``name=`` to override. An SCPI header may be given in SCPI notation
+(``"[SOURce:]VOLTage[:LEVel]"``): the IOC sends its short form (``VOLT``), the simulator
+accepts every form.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 from caproto import ChannelType
 
-from ..protocol._declaration import CommandSpec, Dynamics
+from ..protocol._declaration import CommandSpec, Dynamics, command_specs
+from ..protocol._scpi import short_header
 from ._binding import NodeSpec
 from ._properties import pvproperty
 
@@ -64,6 +67,11 @@ def _node_fields(node: NodeSpec) -> dict:
     return {}
 
 
+def _sent(node: NodeSpec) -> NodeSpec:
+    """The node the IOC binds: an SCPI header in its short form."""
+    return short_header(node) if isinstance(node, str) else node
+
+
 def _unquote(reply: str) -> str:
     return reply.strip().strip('"')
 
@@ -72,6 +80,7 @@ def _quoted(node: NodeSpec) -> NodeSpec:
     """An SCPI header whose value travels in double quotes (``FUNC "VOLT"``)."""
     if not isinstance(node, str):
         raise TypeError("quoted=True needs an SCPI header")
+    node = short_header(node)
     return {"cmd": node, "set_format": node + ' "{value}"', "parse": _unquote}
 
 
@@ -94,11 +103,13 @@ def setting(node: NodeSpec, *, doc: str, states: Optional[Sequence[str]] = None,
             codes: Optional[Sequence[Any]] = None, readback: Union[bool, NodeSpec] = True,
             follow: Optional[Dynamics] = None, value: Any = None,
             limits: Optional[Tuple[float, float]] = None, dtype: Any = None,
-            quoted: bool = False, **kwargs: Any) -> DeclaredPV:
+            quoted: bool = False, reply_format: Optional[str] = None,
+            **kwargs: Any) -> DeclaredPV:
     """A writable instrument setting and (by default) its ``_RBV`` readback.
 
     Args:
-        node: the SCPI header (``"VOLT"``) or a line-protocol mapping
+        node: the SCPI header (``"VOLT"``, or in SCPI notation ``"[SOURce:]VOLTage"``) or a
+            line-protocol mapping
             (``{"get": "SETP? 1", "set": "SETP 1,{value}"}``).
         doc: what the setting does (the PV's DESC).
         states: state names of an enumerated setting (``("Off", "On")``); the PV is an
@@ -109,6 +120,8 @@ def setting(node: NodeSpec, *, doc: str, states: Optional[Sequence[str]] = None,
             setting with ``follow`` dynamics); ``False``: no readback.
         follow: simulator dynamics of the measured readback (:class:`Dynamics`).
         quoted: the value travels in double quotes (SCPI string parameters).
+        reply_format: how the simulator formats the value and its readback in replies
+            (``".3f"``); default: its own.
         value, limits, dtype, and any :class:`~iocgate.pvproperty` argument (``units``,
             ``precision``, ``readback_doc``...).
     """
@@ -117,24 +130,25 @@ def setting(node: NodeSpec, *, doc: str, states: Optional[Sequence[str]] = None,
         dtype = enum_type
     kind = _kind(dtype, value, code_tuple)
     power_on = value if value is not None else (code_tuple[0] if code_tuple else kind())
-    sim: List[dict] = [dict(_node_fields(node), kind=kind, value=_device_value(
-        power_on, code_tuple), limits=limits, codes=code_tuple, quoted=quoted)]
-    if quoted:
-        node = _quoted(node)
+    sim = [dict(_node_fields(node), kind=kind, value=_device_value(power_on, code_tuple),
+                limits=limits, codes=code_tuple, quoted=quoted, reply_format=reply_format)]
     if readback not in (True, False):
         sim.append(dict(_node_fields(readback), kind=kind, value=sim[0]["value"],
-                        writable=False, dynamics=follow or Dynamics()))
-    return DeclaredPV(node=node, readback=readback or None, dtype=dtype, value=value,
+                        writable=False, dynamics=follow or Dynamics(),
+                        reply_format=reply_format))
+    node = _quoted(node) if quoted else _sent(node)
+    return DeclaredPV(node=node, readback=_sent(readback) or None, dtype=dtype, value=value,
                       limits=limits, codes=code_map, sim=tuple(sim), doc=doc, **kwargs)
 
 
 def reading(node: NodeSpec, *, doc: str, states: Optional[Sequence[str]] = None,
             codes: Optional[Sequence[Any]] = None, noise: float = 0.0, value: Any = None,
-            dtype: Any = None, **kwargs: Any) -> DeclaredPV:
+            dtype: Any = None, reply_format: Optional[str] = None,
+            **kwargs: Any) -> DeclaredPV:
     """A read-only instrument value (a measurement, a status, an identification).
 
     Args:
-        node, doc, states, codes: as for :func:`setting`.
+        node, doc, states, codes, reply_format: as for :func:`setting`.
         noise: standard deviation of the simulator's noise on it (units of the PV).
         dtype: ``str`` makes a long string (a CHAR waveform of up to :data:`TEXT_LENGTH`
             bytes, ``caget -S``), since DBR_STRING holds only 40 characters.
@@ -150,9 +164,9 @@ def reading(node: NodeSpec, *, doc: str, states: Optional[Sequence[str]] = None,
     kind = _kind(dtype, value, code_tuple)
     power_on = value if value is not None else (code_tuple[0] if code_tuple else kind())
     sim = (dict(_node_fields(node), kind=kind, value=_device_value(power_on, code_tuple),
-                codes=code_tuple, writable=False,
+                codes=code_tuple, writable=False, reply_format=reply_format,
                 dynamics=Dynamics(noise=noise) if noise else None),)
-    return DeclaredPV(node=node, dtype=dtype, value=value, read_only=True, codes=code_map,
+    return DeclaredPV(node=_sent(node), dtype=dtype, value=value, read_only=True, codes=code_map,
                       sim=sim, doc=doc, **kwargs)
 
 
@@ -170,11 +184,3 @@ def _device_value(value: Any, codes: Optional[Tuple[Any, ...]]) -> Any:
     if codes is not None and isinstance(value, (int, enum.Enum)) and not isinstance(value, bool):
         return codes[int(value)]
     return value
-
-
-def command_specs(ioc_class: type) -> List[CommandSpec]:
-    """Every command declared with :func:`setting`/:func:`reading` in ``ioc_class``."""
-    specs: List[CommandSpec] = []
-    for prop in ioc_class._pvs_.values():  # type: ignore[attr-defined]
-        specs.extend(getattr(prop, "specs", ()))
-    return specs

@@ -96,7 +96,8 @@ class Simulation:
     Attributes:
         options: device options that reach it, as the command line would give them
             (``{"host": "127.0.0.1", "port": 40123}`` or ``{"serial": "/dev/pts/4"}``).
-        handle: the simulator object (``.faults`` for fault injection, ``.model``).
+        handle: the simulator object (``.faults`` for fault injection, ``.state`` or
+            ``.model`` for what it simulates).
         stop: stops it.
     """
 
@@ -199,19 +200,22 @@ class DeviceConfig:
             _check_visa(chosen["resource"])
         return chosen
 
-    def start_simulator(self, ioc_class: type) -> Simulation:
-        """Start the built-in simulator of ``ioc_class`` (see :attr:`simulator`).
+    def start_simulator(self, ioc_class: Optional[type] = None) -> Simulation:
+        """Start the built-in simulator of ``ioc_class`` (see :attr:`simulator`); a simulator
+        class is made from ``ioc_class``'s declaration, or with ``None`` from its own
+        (:attr:`~iocgate.sim.ScpiSimulator.declaration`).
 
         Raises:
             ValueError: this IOC has no simulator.
         """
         if self.simulator is None:
-            raise ValueError(f"{ioc_class.__name__} has no simulator: give the device address")
+            raise ValueError(f"{getattr(ioc_class, '__name__', 'this IOC')} has no simulator: "
+                             "give the device address")
         if not isinstance(self.simulator, type):
             return self.simulator()
         from ._declare import command_specs
 
-        handle = self.simulator(command_specs(ioc_class))
+        handle = self.simulator(None if ioc_class is None else command_specs(ioc_class))
         try:
             options = handle.serve_for(self.transports, self.default_baudrate)
         except BaseException:

@@ -273,31 +273,40 @@ class MotorRecord(PVGroup):
             await self.axis.stop()
         return 0
 
-    async def _home(self, value: int, forward: bool) -> int:
-        if value:
-            await self._start(self.axis.home(forward) if self.axis else None, None)
+    async def _home(self, value: int, forward: bool) -> Any:
+        """HOMF/HOMR: 1 while the search runs; the put completes, and the flag returns to
+        0, when the axis is done."""
+        if not value:
+            return 0
+        await self._start(self.axis.home(forward) if self.axis else None, None)
+        return PutCompletion(1, self._homing_ended())
+
+    async def _homing_ended(self) -> int:
+        await self._wait_done()
         return 0
 
     @homf.putter
-    async def homf(self, instance: Any, value: int) -> int:
+    async def homf(self, instance: Any, value: int) -> Any:
         return await self._home(value, True)
 
     @homr.putter
-    async def homr(self, instance: Any, value: int) -> int:
+    async def homr(self, instance: Any, value: int) -> Any:
         return await self._home(value, False)
 
-    async def _tweak(self, value: int, sign: int) -> int:
-        if value:
-            await self.val.write(self.val.value + sign * self.twv.value)
-        return 0
+    def _tweak(self, value: int, sign: int) -> Any:
+        """TWF/TWR: move VAL by TWV; the flag reads 0 at once (as the record resets it), the
+        put completes with the move (a target past the soft limits fails it)."""
+        if not value:
+            return 0
+        return PutCompletion(0, self.val.write(self.val.value + sign * self.twv.value))
 
     @twf.putter
-    async def twf(self, instance: Any, value: int) -> int:
-        return await self._tweak(value, 1)
+    async def twf(self, instance: Any, value: int) -> Any:
+        return self._tweak(value, 1)
 
     @twr.putter
-    async def twr(self, instance: Any, value: int) -> int:
-        return await self._tweak(value, -1)
+    async def twr(self, instance: Any, value: int) -> Any:
+        return self._tweak(value, -1)
 
     @spmg.putter
     async def spmg(self, instance: Any, value: Any) -> Any:

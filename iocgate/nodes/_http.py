@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
@@ -52,6 +53,7 @@ class HttpNode(ControlNode):
             DeviceDisconnected: the server cannot be reached (refused, reset).
             DeviceTimeout: no complete response within :attr:`timeout` s.
             DeviceRejected: an HTTP error status (4xx, 5xx); the status is in the message.
+            DeviceProtocolError: the reply is not HTTP, or its body was cut short.
         """
         return self._endpoint.run(self._request, method, path, body, content_type)
 
@@ -80,6 +82,11 @@ class HttpNode(ControlNode):
         except (ConnectionError, OSError) as exc:
             raise DeviceDisconnected(f"connection failed: {exc}", endpoint=self.name,
                                      command=command) from exc
+        except http.client.HTTPException as exc:  # rubbish for a status line, a cut body
+            raise DeviceProtocolError(f"not an HTTP response ({type(exc).__name__})",
+                                      raw=exc.args[0] if exc.args else None,
+                                      endpoint=self.name,
+                                      command=command) from exc
 
 
 class _PathText(str):

@@ -20,8 +20,10 @@ from ._scpi import (
     compound_query,
     format_set,
     has_query,
+    header_nodes,
     parse_error,
     query_text,
+    short_header,
     split_compound_reply,
 )
 from ._values import fill_template, format_value, parse_value
@@ -30,6 +32,7 @@ __all__ = [
     "NEED_DATA", "CommandSpec", "Dynamics", "ModbusException", "NeedData", "RegisterBank",
     "block_samples", "completes_with_opc", "compound_query", "display_value", "encode_line",
     "fill_template", "format_block", "format_set", "format_value", "from_registers", "has_query",
-    "parse_error", "parse_value", "query_text", "register_count", "split_compound_reply",
+    "header_nodes", "parse_error", "parse_value", "query_text", "register_count",
+    "short_header", "split_compound_reply",
     "take_block", "take_line", "take_until_prompt", "to_registers",
 ]

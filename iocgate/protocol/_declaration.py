@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,8 @@ class CommandSpec:
         follows: for a reading: the name of the setting it follows (a measured value).
         dynamics: how the value (or the follower) moves; ``None``: at once.
         quoted: the instrument sends and takes the value in double quotes (SCPI strings).
+        reply_format: format spec of the value in the instrument's replies (``".3f"``:
+            ``12.500``); ``None``: the simulator's default.
     """
 
     name: str
@@ -84,6 +86,7 @@ class CommandSpec:
     follows: Optional[str] = None
     dynamics: Optional[Dynamics] = None
     quoted: bool = False
+    reply_format: Optional[str] = None
 
     def check(self, value: Any) -> Any:
         """``value`` converted to :attr:`kind` and checked.
@@ -100,3 +103,12 @@ class CommandSpec:
         if self.limits is not None and not self.limits[0] <= converted <= self.limits[1]:
             raise ValueError(f"{converted!r} outside {self.limits[0]:g}..{self.limits[1]:g}")
         return converted
+
+
+def command_specs(ioc_class: type) -> List[CommandSpec]:
+    """Every command declared in ``ioc_class`` (the ``specs`` of its properties, which
+    ``iocgate.setting()``/``reading()`` make)."""
+    specs: List[CommandSpec] = []
+    for prop in ioc_class._pvs_.values():  # type: ignore[attr-defined]
+        specs.extend(getattr(prop, "specs", ()))
+    return specs

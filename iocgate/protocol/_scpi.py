@@ -84,6 +84,25 @@ def completes_with_opc(text: str) -> bool:
     return text.rstrip().upper().endswith("*OPC?")
 
 
+def header_nodes(pattern: str) -> List[Tuple[str, str, bool]]:
+    """The nodes of a header in SCPI notation: ``"SYSTem:ERRor[:NEXT]?"`` ->
+    ``[("SYST", "SYSTEM", False), ("ERR", "ERROR", False), ("NEXT", "NEXT", True)]``
+    (short form, long form, optional), upper case, without ``?``."""
+    nodes = []
+    for optional, name in re.findall(r"(\[?):?([A-Za-z*][A-Za-z0-9]*)\]?", pattern.rstrip("?")):
+        short = "".join(c for c in name if not c.islower()) or name
+        nodes.append((short.upper(), name.upper(), bool(optional)))
+    return nodes
+
+
+def short_header(pattern: str) -> str:
+    """The shortest header a pattern in SCPI notation accepts, which a driver sends:
+    ``"[SOURce:]VOLTage[:LEVel]"`` -> ``"VOLT"``, ``"MEASure[:SCALar]:CURRent?"`` ->
+    ``"MEAS:CURR?"``; a plain header is returned unchanged."""
+    short = ":".join(s for s, _, optional in header_nodes(pattern) if not optional)
+    return short + ("?" if pattern.endswith("?") else "")
+
+
 def parse_error(reply: str) -> Tuple[int, str]:
     """Parse a ``SYST:ERR?`` reply such as ``-222,"Data out of range"``.
 
@@ -99,5 +118,5 @@ def parse_error(reply: str) -> Tuple[int, str]:
     return int(match.group(1)), match.group(2) or ""
 
 
-__all__ = ["completes_with_opc", "compound_query", "format_set", "has_query", "parse_error",
-           "query_text", "split_compound_reply"]
+__all__ = ["completes_with_opc", "compound_query", "format_set", "has_query", "header_nodes",
+           "parse_error", "query_text", "short_header", "split_compound_reply"]

@@ -129,6 +129,9 @@ class Circuit:
         self._next_sid = 1
         self._in_receive = False
         self._backlog: Deque[tuple] = deque()
+        # The Entry of the request just handled if it was a fast put (and of the one before
+        # that): consecutive fast puts to one PV skip the checks their predecessor made.
+        self._fast_entry = self._previous_fast = None
         self.busy = False
         self.closing: str | None = None
         self.errors = RepeatLog(log, f"client {address[0]}:{address[1]}")
@@ -181,9 +184,11 @@ class Circuit:
         """Handle backlogged requests in order until one waits for a task."""
         backlog, handlers = self._backlog, self._handlers
         self._in_receive = True
+        self._fast_entry = None
         try:
             while backlog and not self.busy and self.closing is None:
                 message = backlog.popleft()
+                self._previous_fast, self._fast_entry = self._fast_entry, None
                 if self._trace:
                     clientlog.request(self, message)
                 handler = handlers.get(message[0])
@@ -202,6 +207,7 @@ class Circuit:
                         self._error(message, 0, wire.ECA_INTERNAL, f"server error: {exc!r}")
         finally:
             self._in_receive = False
+            self._fast_entry = self._previous_fast = None
         if self.closing is not None:
             backlog.clear()
 
@@ -494,7 +500,8 @@ class Circuit:
         if channel is None:
             return
         notify = command == wire.WRITE_NOTIFY
-        outcome = self._put_outcome(channel, dbr_type, count, payload)
+        outcome = (self._put_outcome(channel, dbr_type, count, payload)
+                   if self._log_clients or channel.guard is not None else None)
         if dbr_type > wire.MAX_DBR_TYPE:  # RSRV answers, then drops the client
             self._write_failed(message, channel, notify, wire.ECA_BADTYPE, "bad DBR type",
                                outcome)
@@ -527,7 +534,9 @@ class Circuit:
                   if entry.inline_write or fast is not None else None)
         if scalar is not None and fast is not None and fast.write(
                 scalar[0] if entry.inline_write
-                else dbr_value(entry.data, dbr_type, count, payload), self.server):
+                else dbr_value(entry.data, dbr_type, count, payload), self.server,
+                again=self._previous_fast is entry):
+            self._fast_entry = entry
             self._write_done(message, notify, outcome)
             return
         if not entry.inline_write:

@@ -28,6 +28,7 @@ DEFAULT_MAX_ARRAY_BYTES = 16384
 PAYLOAD_MARGIN = 16384
 """Bytes above the largest PV's size that a request payload may have (metadata, a
 string put of a numeric array, padding); larger ones close the circuit."""
+_EVENT_HEADER = wire.HEADER.pack
 _CTRL_METADATA = 80  # bytes: at least the largest DBR_CTRL_* metadata block
 Done = Optional[Callable[[Any, Optional[BaseException]], None]]
 
@@ -44,20 +45,23 @@ class ServerCore:
         spawn: starts an awaitable as a background task; supplied by the back-end.
 
     Attributes:
-        db: the :class:`~iocgate.server._pvdb.PVDatabase`.
+        db: the :class:`~iocgate.server._pvdb.PVDatabase` (every pvdb name resolved at
+            construction).
     """
 
     def __init__(self, pvdb: Mapping[str, ChannelData], *, port: int = 5064,
                  max_array_bytes: int | None = None,
                  spawn: Callable[[Awaitable[None]], None] | None = None):
         self.db = PVDatabase(pvdb)
+        self.db.prepare()
         self.port = port
         self.max_array_bytes = (None if max_array_bytes is None
                                 else max(int(max_array_bytes), DEFAULT_MAX_ARRAY_BYTES))
         self.spawn = spawn or _no_spawn
         self._subscribers: Dict[SubscriptionSpec, Dict[Subscription, None]] = {}
         self._sized_for = -1
-        self._max_payload = PAYLOAD_MARGIN
+        # (walks the whole pvdb: done now, not during the first client's connect)
+        self._max_payload = self.max_payload
         self.circuits: Dict[Circuit, None] = {}
 
     def refresh_access(self) -> None:
@@ -176,6 +180,7 @@ class ServerCore:
         entry's ``event_bits`` (or on ``only``); ``encode(sub)`` gives ``(padded payload,
         count)`` and is called once per (type, count, array filter)."""
         encoded: Dict[tuple, tuple] = {}
+        initial = only is not None
         for spec in sub_specs:
             subs = self._subscribers.get(spec)
             if not subs:
@@ -194,11 +199,16 @@ class ServerCore:
                 key = (sub.data_type, sub.count, spec.channel_filter.arr)
                 found = encoded.get(key)
                 if found is None:
-                    found = encoded[key] = encode(sub)
-                payload, count = found
-                circuit.queue_event(sub, wire.header(
-                    wire.EVENT_ADD, len(payload), sub.data_type, count, wire.ECA_NORMAL,
-                    sub.subscription_id) + payload, initial=only is not None)
+                    payload, count = encode(sub)
+                    found = encoded[key] = (payload, count, len(payload))
+                payload, count, size = found
+                if size < 0xFFFF and count < 0xFFFF:  # (the common case of wire.header)
+                    head = _EVENT_HEADER(wire.EVENT_ADD, size, sub.data_type, count,
+                                         wire.ECA_NORMAL, sub.subscription_id)
+                else:
+                    head = wire.header(wire.EVENT_ADD, size, sub.data_type, count,
+                                       wire.ECA_NORMAL, sub.subscription_id)
+                circuit.queue_event(sub, head + payload, initial)
 
 
 def _log_failure(_result, exc: BaseException | None) -> None:

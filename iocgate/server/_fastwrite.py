@@ -17,6 +17,7 @@ subscription queues.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -48,7 +49,7 @@ from . import _wire as wire
 
 _NO_ALARM = AlarmStatus.NO_ALARM
 _EPICS_EPOCH = int(EPICS2UNIX_EPOCH)
-_EMPTY: Dict[str, set] = {}
+_NOTHING: Dict[int, tuple] = {}
 # (status below, status above, severity field below, severity field above), in the order
 # ChannelNumeric.verify_value evaluates them.
 _LIMIT_PAIRS = (
@@ -104,19 +105,34 @@ def register_plain_write(func: Callable) -> None:
     if func.__name__ not in _OVERRIDES:
         raise ValueError(f"only write/write_from_dbr overrides can be registered, not {func!r}")
     _OVERRIDES[func.__name__].add(func)
+    _class_ok.cache_clear()
 
 
 def _default_putter(putter) -> bool:
     return putter is None or getattr(putter, "__func__", None) is PVGroup.group_write
 
 
-def _plain_enum(prop) -> bool:
-    """A severity field absent, or with caproto's own ``value``/``enum_strings`` (which
-    read ``_data``)."""
-    return prop is None or (_chain(type(prop), "value") == _chain(ChannelData, "value")
-                            and _chain(type(prop), "enum_strings") == _ENUM_STRINGS)
+@functools.cache
+def _plain_enum(cls: type) -> bool:
+    """Whether a severity field of class ``cls`` has caproto's own ``value`` and
+    ``enum_strings`` (which read ``_data``)."""
+    return (_chain(cls, "value") == _chain(ChannelData, "value")
+            and _chain(cls, "enum_strings") == _ENUM_STRINGS)
 
 
+@functools.cache
+def _fields_ok(cls: type) -> bool:
+    """Whether a record field group of class ``cls`` has no ``value_write_hook``."""
+    return _chain(cls, "value_write_hook") == _NO_FIELD_HOOK
+
+
+def _severity_fields(field_inst) -> tuple:
+    """The HIHI/HIGH/LOW/LOLO severity fields a record field group has."""
+    return tuple(prop for pair in _LIMIT_PAIRS for attr in pair[4:]
+                 for prop in (getattr(field_inst, attr, None),) if prop is not None)
+
+
+@functools.cache  # per class: a PVGroup has thousands of instances of a few classes
 def _class_ok(cls: type) -> bool:
     if cls.data_type not in (ChannelType.INT, ChannelType.FLOAT, ChannelType.LONG,
                              ChannelType.DOUBLE):
@@ -126,6 +142,13 @@ def _class_ok(cls: type) -> bool:
         if chain[-1] is not getattr(ChannelData, name) or not set(chain) <= allowed:
             return False
     return all(_chain(cls, name) in chains for name, chains in _ALLOWED.items())
+
+
+_NO_SEVERITY_FIELDS = tuple((low, high, low_status, high_status, ())
+                            for low, high, low_status, high_status, *_ in _LIMIT_PAIRS)
+"""``FastWriter._pairs`` of a ChannelData without record fields (shared: one PV costs
+fewer objects, which the garbage collector would walk)."""
+_INSTANCE_OVERRIDES = frozenset(("publish", *_OVERRIDES, *_ALLOWED))
 
 
 class FastWriter:
@@ -145,13 +168,15 @@ class FastWriter:
         self.data = data
         self._mark_published = mark_published
         self.publish_hook = None
+        self._last_specs: tuple | None = None  # of the last put, for ``again``
         field_inst = getattr(data, "field_inst", None)
-        self._pairs = tuple(
+        self._pairs = _NO_SEVERITY_FIELDS if field_inst is None else tuple(
             (low, high, low_status, high_status,
              tuple(prop for prop in (getattr(field_inst, low_sev, None),
                                      getattr(field_inst, high_sev, None)) if prop is not None))
             for low, high, low_status, high_status, low_sev, high_sev in _LIMIT_PAIRS)
-        self._severities_seen: Dict[int, tuple] = {}
+        # (a PV without record fields has no severity fields: nothing to remember)
+        self._severities_seen: Dict[int, tuple] = {} if field_inst is not None else _NOTHING
 
     @classmethod
     def create(cls, data: ChannelData, mark_published: Callable[[int], None]
@@ -161,15 +186,15 @@ class FastWriter:
         if (not FAST_PATHS or not _class_ok(type(data)) or data.max_length != 1
                 or not _default_putter(getattr(data, "putter", None))
                 or type(data.alarm) is not ChannelAlarm
-                or any(name in vars(data) for name in ("publish", *_OVERRIDES, *_ALLOWED))
+                or not _INSTANCE_OVERRIDES.isdisjoint(vars(data))
                 or (field_inst is not None
-                    and (_chain(type(field_inst), "value_write_hook") != _NO_FIELD_HOOK
-                         or not all(_plain_enum(getattr(field_inst, attr, None))
-                                    for pair in _LIMIT_PAIRS for attr in pair[4:])))):
+                    and (not _fields_ok(type(field_inst))
+                         or not all(_plain_enum(type(prop))
+                                    for prop in _severity_fields(field_inst))))):
             return None
         return cls(data, mark_published)
 
-    def write(self, value, core) -> bool:
+    def write(self, value, core, again: bool = False) -> bool:
         """Apply a client's put of ``value`` and publish it, if it is in the fast domain.
 
         Args:
@@ -177,25 +202,32 @@ class FastWriter:
                 from ``wire.scalar_value`` (inline writes) or :func:`dbr_value`.
             core: the :class:`~iocgate.server._core.ServerCore` that is the PV's only
                 subscription queue (if any).
+            again: the previous request the caller handled was a put through this writer
+                that succeeded, and nothing else ran since (consecutive puts of a flood
+                in one received batch): the checks that depend on anything but the value
+                are not repeated.
 
         Returns:
             True if done (same value, timestamp, alarm and events as caproto's write);
             False if nothing was changed and caproto's write must handle the put.
         """
         data = self.data
-        if (data.__dict__.get("publish") is not self.publish_hook
-                or fill_pending(data) or not self._putter_plain()
-                or not self._queues_plain(core) or not self._keeps_alarm(value)):
+        specs = self._last_specs if again else None
+        if specs is None:
+            self._last_specs = None
+            if (data.__dict__.get("publish") is not self.publish_hook
+                    or fill_pending(data) or not self._putter_plain()):
+                return False
+            specs = self._specs(core)
+            if specs is None:
+                return False
+        if not self._keeps_alarm(value):
             return False
+        self._last_specs = specs
         store_value(data, value, TimeStamp(*epics_time(time.time())))
         self._mark_published(0)
-        encode = None
-        for syncs in subscription_queues(data).values():
-            for specs in syncs.get(None, _EMPTY).values():
-                if specs:
-                    if encode is None:
-                        encode = _Encoder(data)
-                    core.fan_out(tuple(specs), None, encode)
+        if specs:
+            core.fan_out(specs, None, _Encoder(data))
         return True
 
     def _putter_plain(self) -> bool:
@@ -204,14 +236,21 @@ class FastWriter:
         return putter is None or (_default_putter(putter)
                                   and not putter.__self__.log.isEnabledFor(logging.DEBUG))
 
-    def _queues_plain(self, core) -> bool:
+    def _specs(self, core) -> tuple | None:
+        """The SubscriptionSpecs a publish reaches, or None if one is outside the fast
+        domain (a queue other than ``core``, a sync filter)."""
+        found: tuple = ()
         for queue, syncs in subscription_queues(self.data).items():
             if queue is not core:
-                return False
+                return None
             for sync, names in syncs.items():
-                if sync is not None and any(names.values()):
-                    return False
-        return True
+                if sync is None:
+                    for specs in names.values():
+                        if specs:
+                            found += tuple(specs)
+                elif any(names.values()):
+                    return None
+        return found
 
     def _keeps_alarm(self, value) -> bool:
         """Whether ChannelNumeric.verify_value would accept ``value`` and compute the alarm

@@ -187,6 +187,13 @@ class PVDatabase:
             found = self._entries[id(data)] = Entry(data)
         return found
 
+    def prepare(self) -> None:
+        """Resolve every pvdb name now (creating its :class:`Entry`), so that a client's
+        first connect to a PV finds it ready, as on an IOC whose records were set up
+        before it served. PVs added later are resolved when first asked for."""
+        for name in list(self.pvdb):
+            self.resolve(name)
+
     def exists(self, name: str) -> bool:
         """Whether ``name`` resolves (cheap for plain pvdb names; used by searches)."""
         return name in self.pvdb or self.resolve(name) is not None

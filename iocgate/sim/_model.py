@@ -1,15 +1,22 @@
 """Simulators made from an instrument's declaration (its :class:`~iocgate.protocol.CommandSpec`
-list): the state variables, their dynamics, and an SCPI server answering the declared
-commands the way the IOC sends them.
+list): the state variables, their dynamics, and an SCPI (:class:`ScpiSimulator`) or line
+(:class:`LineModelSimulator`) server answering the declared commands the way the IOC sends
+them.
 
-Hand-written behaviour plugs in on a subclass of :class:`ScpiSimulator`: a method
-``read_<name>(self)`` computes the value of ``<name>`` (e.g. a reading that depends on the
-function selected), ``write_<name>(self, value)`` acts on a set (after the range check; store
-with ``self.state.set``), and ``do_command`` answers commands the declaration lacks.
+A subclass names the IOC it is made from in ``declaration`` (``"iocs.dmm:DmmIOC"``), so it
+can be made without handing it the specs (``python -m devices.dmm``, tests). Hand-written
+behaviour plugs in on the subclass: ``read_<name>(self)`` computes the value of ``<name>``
+(e.g. a reading that depends on the function selected), ``write_<name>(self, value)`` acts on
+a set (after the range check; store with ``self.state.set``), ``evolve(self, values, dt)``
+integrates dynamics of its own (lazily, as the declared ones), ``variables`` and
+``commands`` add state and commands the IOC does not declare, and ``do_command`` (SCPI) or
+``do_line`` (line protocol) answers anything else.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import logging
 import random
 import re
@@ -26,9 +33,10 @@ from typing import (
     Optional,
     Pattern,
     Sequence,
+    Tuple,
 )
 
-from ..protocol._declaration import CommandSpec
+from ..protocol._declaration import CommandSpec, command_specs
 from ._lines import LineSimulator
 from ._scpi import _MESSAGES as MESSAGES, ScpiAdapter, ScpiServer, header_matches
 
@@ -48,11 +56,16 @@ class InstrumentState:
         specs: the instrument's commands.
         clock: monotonic time in seconds.
         seed: seed of the noise generator (``None``: random).
+        evolve: hand-written dynamics, integrated lazily as well: called with the values
+            (a dict to change in place) and the seconds since the last call, before every
+            read and set, under the state's lock.
     """
 
     def __init__(self, specs: Iterable[CommandSpec], clock: Callable[[], float] = time.monotonic,
-                 seed: Optional[int] = None):
+                 seed: Optional[int] = None,
+                 evolve: Optional[Callable[[Dict[str, Any], float], None]] = None):
         self.specs: Dict[str, CommandSpec] = {spec.name: spec for spec in specs}
+        self._evolve = evolve
         self._clock = clock
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -77,6 +90,8 @@ class InstrumentState:
                 continue
             self._slewed[name], self._values[name] = spec.dynamics.step(
                 self._values[name], target, dt, self._slewed[name])
+        if self._evolve is not None:
+            self._evolve(self._values, dt)
 
     def names(self) -> List[str]:
         return list(self.specs)
@@ -113,7 +128,9 @@ class InstrumentState:
             self._values[name] = self._slewed[name] = checked
 
 
-def _format(value: Any) -> str:
+def _format(value: Any, spec: CommandSpec) -> str:
+    if spec.reply_format is not None:
+        return format(value, spec.reply_format)
     if isinstance(value, bool):
         return str(int(value))
     if isinstance(value, float):
@@ -125,15 +142,31 @@ class _Declared:
     """What simulators made from a declaration share: the state, the hooks, serving."""
 
     #: state variables beyond the declaration (e.g. the signal at an input), with their
-    #: power-on values; the backdoor reads and sets them like the others
+    #: power-on values; the backdoor reads and sets them like the others. A declared name
+    #: here gets this power-on value in the simulator (the PV's initial value may differ).
     variables: ClassVar[Mapping[str, Any]] = {}
+    #: commands the instrument has beyond those the IOC declares (or checked variables:
+    #: specs without ``get``/``set``)
+    commands: ClassVar[Sequence[CommandSpec]] = ()
+    #: ``"module:Class"`` of the IOC whose declaration this simulator is made from: the
+    #: specs when none are given
+    declaration: ClassVar[Optional[str]] = None
     state: InstrumentState
 
-    def _make_state(self, specs: Sequence[CommandSpec], clock: Callable[[], float],
+    def _make_state(self, specs: Optional[Sequence[CommandSpec]], clock: Callable[[], float],
                     seed: Optional[int]) -> None:
-        extra = [CommandSpec(name, kind=type(value), value=value)
-                 for name, value in self.variables.items()]
-        self.state = InstrumentState([*specs, *extra], clock, seed)
+        if specs is None:
+            if self.declaration is None:
+                raise TypeError(f"{type(self).__name__} needs specs (it names no declaration)")
+            module, _, name = self.declaration.partition(":")
+            specs = command_specs(getattr(importlib.import_module(module), name))
+        declared = {spec.name: spec for spec in [*specs, *self.commands]}
+        for name, value in self.variables.items():
+            declared[name] = (dataclasses.replace(declared[name], value=value)
+                              if name in declared else CommandSpec(name, kind=type(value),
+                                                                   value=value))
+        self.state = InstrumentState(declared.values(), clock, seed,
+                                     getattr(self, "evolve", None))
 
     def value(self, name: str) -> Any:
         """The value of ``name`` as the instrument reports it (``read_<name>()`` if
@@ -172,13 +205,16 @@ class ScpiSimulator(_Declared, ScpiServer):
     """An SCPI instrument made from its declaration, served over TCP and/or a pty.
 
     Args:
-        specs: the commands (``iocgate.ioc.command_specs(IOCClass)``).
+        specs: the commands (``iocgate.ioc.command_specs(IOCClass)``); default: those of
+            :attr:`declaration`.
         port, host: TCP address for :meth:`start` (0 = an ephemeral port).
         clock: monotonic time in seconds, for the dynamics.
         seed: noise seed.
 
     Every declared SCPI header answers its query (``VOLT?``) and, if writable, its set
-    (``VOLT 5``; out of range: error -222, unknown state code: -224, value unchanged).
+    (``VOLT 5``; out of range: error -222, not a number: -104, unknown state code: -224,
+    value unchanged). A numeric setting with limits also takes ``MIN``, ``MAX`` and ``DEF``
+    (its power-on value); an Off/On setting coded ``0, 1`` also takes ``OFF``/``ON``.
     ``state`` is the backdoor's state (names are the declaring attributes).
     """
 
@@ -186,7 +222,8 @@ class ScpiSimulator(_Declared, ScpiServer):
     idn: ClassVar[str] = "iocgate,Simulated Instrument,SIM0001,1.0"
     terminator: ClassVar[str] = "\n"
 
-    def __init__(self, specs: Sequence[CommandSpec], port: int = 0, host: str = "127.0.0.1",
+    def __init__(self, specs: Optional[Sequence[CommandSpec]] = None, port: int = 0,
+                 host: str = "127.0.0.1",
                  clock: Callable[[], float] = time.monotonic, seed: Optional[int] = None):
         self._make_state(specs, clock, seed)
         super().__init__(_DeclaredAdapter(self), port=port, host=host,
@@ -217,40 +254,77 @@ class LineModelSimulator(_Declared, LineSimulator):
     Args:
         specs, clock, seed: as for :class:`ScpiSimulator`.
 
-    A line equal to a spec's ``get`` text (case-insensitive) answers the value; a line
-    matching a ``set`` template sets it and gets no reply. A refused value or an unknown line
-    is ignored, as most serial instruments do; override :meth:`do_line` to answer more.
+    A line equal to a spec's ``get`` text (case-insensitive, blanks ignored) answers the
+    value; a line matching a ``set`` template sets it and gets no reply. With a
+    :attr:`separator`, a line holds several commands and the replies are joined by it. With
+    an :attr:`idn`, the IEEE 488.2 common commands ``*IDN?``, ``*OPC?``, ``*RST`` and
+    ``*CLS`` are answered too. A refused value or an unknown command is ignored, as most
+    serial instruments do, and recorded in :attr:`errors`; override :meth:`do_line` to
+    answer more.
     """
 
     terminator: ClassVar[str] = "\r\n"
+    #: what separates commands in one line (``";"``), or ``None``: one command per line
+    separator: ClassVar[Optional[str]] = None
+    #: the ``*IDN?`` reply, or ``None``: no common commands
+    idn: ClassVar[Optional[str]] = None
 
-    def __init__(self, specs: Sequence[CommandSpec],
+    def __init__(self, specs: Optional[Sequence[CommandSpec]] = None,
                  clock: Callable[[], float] = time.monotonic, seed: Optional[int] = None):
         self._make_state(specs, clock, seed)
-        self._queries = {s.get.upper(): s for s in self.state.specs.values() if s.get}
+        self._queries = {_blankless(s.get): s for s in self.state.specs.values() if s.get}
         self._sets = [(_set_pattern(s.set), s) for s in self.state.specs.values()
                       if s.set and s.writable]
-        super().__init__(self._answer_line, terminator=self.terminator,
+        #: ``(command, reason)`` of every command ignored as unknown or refused, oldest first
+        self.errors: List[Tuple[str, str]] = []
+        super().__init__(self.handle_line, terminator=self.terminator,
                          name=type(self).__name__)
 
-    def _answer_line(self, line: str) -> Optional[str]:
-        text = line.strip()
-        spec = self._queries.get(text.upper())
+    def handle_line(self, line: str) -> Optional[str]:
+        """Execute one line; return the reply (replies joined by :attr:`separator`) or
+        ``None`` (sans-I/O: no faults applied)."""
+        units = line.split(self.separator) if self.separator else [line]
+        replies = []
+        for unit in filter(None, (u.strip() for u in units)):
+            try:
+                reply = self._execute(unit)
+            except ValueError as exc:
+                log.info("%s: ignored %r: %s", self.name, unit, exc)
+                self.errors.append((unit, str(exc)))
+                continue
+            if reply is not None:
+                replies.append(reply)
+        return (self.separator or "").join(replies) if replies else None
+
+    def _execute(self, text: str) -> Optional[str]:
+        spec = self._queries.get(_blankless(text))
         if spec is not None:
-            return _format(self.value(spec.name))
+            return _format(self.value(spec.name), spec)
         for pattern, spec in self._sets:
             match = pattern.fullmatch(text)
             if match:
-                try:
-                    self.write(spec.name, match.group("value"))
-                except ValueError:
-                    log.info("%s: refused %r", self.name, text)
+                self.write(spec.name, match.group("value"))
                 return None
+        if self.idn is not None and text.upper() in _COMMON:
+            if text.upper() == "*RST":
+                self.state.reset()
+            return _COMMON[text.upper()] or (self.idn if text.upper() == "*IDN?" else None)
         return self.do_line(text)
 
     def do_line(self, line: str) -> Optional[str]:
-        """Lines beyond the declaration (override; ``None``: no reply)."""
-        return None
+        """A command beyond the declaration (override): its reply, ``None`` for none.
+
+        Raises:
+            ValueError: unknown or refused (recorded in :attr:`errors`; the default).
+        """
+        raise ValueError(f"unknown command {line.split()[0]}")
+
+
+_COMMON = {"*IDN?": "", "*OPC?": "1", "*RST": "", "*CLS": ""}
+
+
+def _blankless(text: str) -> str:
+    return "".join(text.split()).upper()
 
 
 class _DeclaredAdapter(ScpiAdapter):
@@ -269,16 +343,43 @@ class _DeclaredAdapter(ScpiAdapter):
                 if params:
                     self.push_error(-108)
                     return ""
-                reply = _format(sim.value(spec.name))
+                reply = _format(sim.value(spec.name), spec)
                 return f'"{reply}"' if spec.quoted else reply
             if spec.writable and header_matches(cmd_path, spec.header):
                 if len(params) != 1:
                     self.push_error(-109 if not params else -108)
                     return ""
+                value = _scpi_words(spec, params[0])
+                if spec.codes is None and spec.kind is not str and not _is_number(value):
+                    self.push_error(-104, f"{MESSAGES[-104]}; {value}")
+                    return ""
                 try:
-                    sim.write(spec.name, params[0])
+                    sim.write(spec.name, value)
                 except ValueError as exc:
                     code = -224 if spec.codes is not None else -222
                     self.push_error(code, f"{MESSAGES[code]}; {exc}")
                 return ""
         return sim.do_command(cmd_path, params)
+
+
+def _scpi_words(spec: CommandSpec, text: str) -> Any:
+    """SCPI's words for numbers and booleans replaced by the value they stand for."""
+    word = text.strip().upper()
+    if spec.limits is not None and word in _LIMIT_WORDS:
+        return {"MIN": spec.limits[0], "MAX": spec.limits[1], "DEF": spec.value}[
+            _LIMIT_WORDS[word]]
+    if spec.codes == (0, 1) and word in ("OFF", "ON"):
+        return int(word == "ON")
+    return text
+
+
+_LIMIT_WORDS = {"MIN": "MIN", "MINIMUM": "MIN", "MAX": "MAX", "MAXIMUM": "MAX", "DEF": "DEF",
+                "DEFAULT": "DEF"}
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True

@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple
 
+from ..protocol._scpi import header_nodes
 from ._lines import LineSimulator
 
 __all__ = ["ScpiAdapter", "ScpiServer", "header_matches", "split_message"]
@@ -49,15 +50,6 @@ def split_message(line: str, sep: str) -> List[str]:
     return parts
 
 
-def _pattern_nodes(pattern: str) -> List[Tuple[str, str, bool]]:
-    """``"SYSTem:ERRor[:NEXT]?"`` -> [(short, long, optional), ...] (upper case, no '?')."""
-    nodes = []
-    for optional, name in re.findall(r"(\[?):?([A-Za-z*][A-Za-z0-9]*)\]?", pattern.rstrip("?")):
-        short = "".join(c for c in name if not c.islower()) or name
-        nodes.append((short.upper(), name.upper(), bool(optional)))
-    return nodes
-
-
 def header_matches(path: Sequence[str], pattern: str) -> bool:
     """Whether a parsed header ``path`` (e.g. ``["MEAS", "VOLT?"]``) matches ``pattern``.
 
@@ -68,7 +60,7 @@ def header_matches(path: Sequence[str], pattern: str) -> bool:
     if not path or path[-1].endswith("?") != pattern.endswith("?"):
         return False
     words = [w.upper().rstrip("?") for w in path]
-    nodes = _pattern_nodes(pattern)
+    nodes = header_nodes(pattern)
 
     def match(i: int, j: int) -> bool:
         if j == len(nodes):

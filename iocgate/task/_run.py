@@ -90,7 +90,7 @@ def open_device(config: Any, args: argparse.Namespace, stack: contextlib.ExitSta
     if not options:
         if config.simulator is None:
             raise SystemExit("error: give the device address (no simulator)")
-        simulation = config.simulator()
+        simulation = config.start_simulator()
         stack.callback(simulation.stop)
         options = simulation.options
         log.info("no device address given: running the built-in simulator (%s)",

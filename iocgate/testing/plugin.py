@@ -43,6 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--port", dest="iocgate_port", type=int, help="instrument TCP port")
     group.addoption("--serial", dest="iocgate_serial", help="instrument serial port")
     group.addoption("--resource", dest="iocgate_resource", help="instrument VISA resource")
+    group.addoption("--url", dest="iocgate_url", help="base URL of the instrument's web API")
     group.addoption("--allow-writes", dest="iocgate_allow_writes", action="store_true",
                     help="let contract tests put to real hardware (default: read-only)")
 

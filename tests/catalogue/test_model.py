@@ -115,7 +115,7 @@ class Controller(DeviceGroup):
 @pytest.fixture
 def lines():
     sim = LineModelSimulator(command_specs(Controller), clock=Clock(), seed=1)
-    yield sim._answer_line
+    yield sim.handle_line
     sim.stop()
 
 

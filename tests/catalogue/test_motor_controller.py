@@ -40,7 +40,7 @@ class TestMotorController(contract_tests(MotorControllerIOC)):
         assert ioc.value("M1.RBV") == before and ioc.value("M1.DMOV") == 1
 
     def test_the_end_switch_stops_a_move_and_sets_hls(self, ioc):
-        ioc.put("M1.VELO", [50.0])
+        ioc.put("M1.VELO", [200.0])
         ioc.put("M1.DHLM", [30.0])  # beyond the 25 mm travel of the stage
         try:
             assert ioc.put("M1.VAL", [28.0]).status.success
@@ -60,8 +60,35 @@ class TestMotorController(contract_tests(MotorControllerIOC)):
             self.wait(lambda: ioc.value("M1.DMOV") == 1)
             assert 0 < ioc.value("M1.RBV") < 9 and ioc.value("M1.STOP") == 0
         finally:
-            ioc.put("M1.VELO", [50.0])
+            ioc.put("M1.VELO", [200.0])
             assert ioc.put("M1.VAL", [0.0]).status.success
+
+    def test_tweaks_and_homing_free_the_circuit_and_complete_at_the_end(self, ioc):
+        ioc.put("M1.VELO", [2.0])
+        ioc.put("M1.TWV", [1.0])
+        try:
+            start = ioc.value("M1.RBV")
+            ioc.put("M1.TWF", [1], wait=False)
+            # the same circuit answers while the axis moves (the put does not hold it)
+            self.wait(lambda: ioc.value("M1.MOVN") == 1)
+            assert ioc.value("M1.TWF") == 0
+            self.wait(lambda: ioc.value("M1.DMOV") == 1)
+            assert ioc.put("M1.TWR", [1], timeout=10).status.success  # completes at the end
+            assert ioc.value("M1.DMOV") == 1
+            assert ioc.value("M1.RBV") == pytest.approx(start)
+            assert ioc.put("M1.VAL", [1.0], timeout=10).status.success
+            ioc.put("M1.HOMR", [1], wait=False)
+            self.wait(lambda: ioc.value("M1.MOVN") == 1)
+            assert ioc.value("M1.HOMR") == 1  # 1 while the search runs
+            self.wait(lambda: ioc.value("M1.HOMR") == 0)
+            assert ioc.value("M1.DMOV") == 1 and ioc.value("M1.DRBV") == pytest.approx(0.0)
+            assert ioc.put("M1.VAL", [1.0], timeout=10).status.success
+            assert ioc.put("M1.HOMF", [1], timeout=10).status.success  # completes when homed
+            assert ioc.value("M1.HOMF") == 0 and ioc.value("M1.DMOV") == 1
+            assert ioc.value("M1.DRBV") == pytest.approx(0.0)
+        finally:
+            ioc.put("M1.VELO", [50.0])
+            assert ioc.put("M1.VAL", [0.0], timeout=10).status.success
 
     def test_set_mode_redefines_the_user_position_without_moving(self, ioc):
         dial = ioc.value("M1.DRBV")

@@ -14,6 +14,8 @@ def waveform(ioc) -> numpy.ndarray:
 
 
 class TestOscilloscope(contract_tests(OscilloscopeIOC)):
+    reply_timeout = 1.0  # 100k-point traces (the POINTS round trip) load the machine
+
     def test_waveform_has_the_points_and_triggers_mid_screen(self, ioc):
         for suffix, value in (("POINTS", 1000), ("TIMEBASE", 1e-3), ("VOLTS_PER_DIV", 0.5),
                               ("TRIGGER_LEVEL", 0.5)):

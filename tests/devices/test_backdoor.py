@@ -25,12 +25,12 @@ def backdoor():
 @pytest.mark.parametrize("line, reply", [
     ("FAULTS", "OK delay=0 freeze=0 garbage=0 refuse=0"),
     ("delay 0.5", "OK"), ("FREEZE on", "OK"), ("GARBAGE 1", "OK"), ("REFUSE ON", "OK"),
-    ("SET voltage_setpoint 12.5", "OK"), ("GET voltage_setpoint", "OK 12.5"),
-    ("SET output ON", "OK"), ("GET output", "OK True"),
+    ("SET volt 12.5", "OK"), ("GET volt", "OK 12.5"), ("SET output 1", "OK"),
+    ("GET output", "OK 1"),
 ])
 def test_commands_that_succeed(backdoor, line, reply):
-    backdoor.handle_line("SET voltage_setpoint 12.5")
-    backdoor.handle_line("SET output ON")
+    backdoor.handle_line("SET volt 12.5")
+    backdoor.handle_line("SET output 1")
     assert backdoor.handle_line(line) == reply
 
 
@@ -41,20 +41,20 @@ def test_commands_that_succeed(backdoor, line, reply):
     ("FREEZE maybe", "ERR FREEZE: expected ON or OFF, not 'maybe'"),
     ("FREEZE", "ERR FREEZE: list index out of range"),
     ("GET nothing", "ERR GET: 'nothing'"),
-    ("SET voltage_setpoint 99", "ERR SET: voltage 99 outside 0..30"),
-    ("SET measured_voltage 1", "ERR SET: property 'measured_voltage' of 'PowerSupplyModel' "
-                               "object has no setter"),
-    ("SET voltage_setpoint", "ERR SET: SET needs a name and a value"),
+    ("SET volt 99", "ERR SET: 99.0 outside 0..30"),
+    ("SET volt_rbv high", "ERR SET: could not convert string to float: 'high'"),
+    ("SET output maybe", "ERR SET: 'maybe' is not one of 0, 1"),
+    ("SET volt", "ERR SET: SET needs a name and a value"),
 ])
 def test_bad_commands_are_refused_and_change_nothing(backdoor, line, reply):
     assert backdoor.handle_line(line) == reply
     assert backdoor.handle_line("FAULTS") == "OK delay=0 freeze=0 garbage=0 refuse=0"
-    assert backdoor.handle_line("GET voltage_setpoint") == "OK 0.0"
+    assert backdoor.handle_line("GET volt") == "OK 0.0"
 
 
 def test_state_lists_the_model(backdoor):
     reply = backdoor.handle_line("STATE")
-    assert reply.startswith("OK ") and "voltage_setpoint=0.0" in reply and "mode=OFF" in reply
+    assert reply.startswith("OK ") and "volt=0.0" in reply and "output=0" in reply
 
 
 #: seconds a terminated simulator may take to shut down (8 at once on a loaded machine)
@@ -102,7 +102,7 @@ def test_standalone_freeze_cut_and_state_over_the_control_port(standalone):
     port, control_port = standalone
     control, instrument = _Lines(control_port), _Lines(port)
     assert control.ask("CLEAR") == "OK"
-    assert control.ask("SET voltage_setpoint 7.5") == "OK"
+    assert control.ask("SET volt 7.5") == "OK"
     assert instrument.ask("VOLT?") == "7.500"
     assert control.ask("FREEZE ON") == "OK"
     with socket.create_connection(("127.0.0.1", port), timeout=0.3) as probe:
@@ -121,7 +121,7 @@ def test_standalone_freeze_cut_and_state_over_the_control_port(standalone):
 
 
 SIMULATORS = ["power_supply", "temperature_controller", "dmm", "oscilloscope", "picoammeter",
-              "motor_controller", "vacuum_gauge", "process_controller"]
+              "motor_controller", "vacuum_gauge", "process_controller", "power_switch"]
 
 
 def test_every_standalone_simulator_has_the_backdoor():

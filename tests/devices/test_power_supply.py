@@ -1,4 +1,4 @@
-"""The SCPI bench power supply: physics on a fake clock, commands over TCP, pyvisa, CLI."""
+"""The SCPI bench power supply: its physics on a fake clock, commands over TCP, pyvisa, CLI."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from devices.power_supply import IDN, PowerSupplyModel, PowerSupplySimulator
+from devices.power_supply import PowerSupplySimulator
+
+IDN = PowerSupplySimulator.idn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -22,56 +24,53 @@ def psu(clock):
         yield simulator
 
 
-def test_slew_up_down_and_off(clock):
-    model = PowerSupplyModel(slew_rate=10.0, load_ohms=10.0, max_current=5.0, clock=clock)
-    model.voltage_setpoint = 12.0
-    assert model.measured_voltage == 0.0  # output off
-    model.output = True
+@pytest.fixture
+def model(clock):
+    """The simulator's physics, driven as its SCPI commands drive it (no I/O)."""
+    return PowerSupplySimulator(clock=clock)
+
+
+def test_slew_up_down_and_off(model, clock):
+    model.write("volt", 12.0)
+    assert model.value("volt_rbv") == 0.0  # output off
+    model.write("output", 1)
     clock.advance(0.5)
-    assert model.measured_voltage == pytest.approx(5.0)
-    assert model.measured_current == pytest.approx(0.5)
+    assert model.value("volt_rbv") == pytest.approx(5.0)
+    assert model.value("curr_rbv") == pytest.approx(0.5)
     clock.advance(10)
-    assert model.measured_voltage == pytest.approx(12.0)
-    model.voltage_setpoint = 2.0
+    assert model.value("volt_rbv") == pytest.approx(12.0)
+    model.write("volt", 2.0)
     clock.advance(0.4)
-    assert model.measured_voltage == pytest.approx(8.0)
+    assert model.value("volt_rbv") == pytest.approx(8.0)
     clock.advance(0.6)
-    assert model.measured_voltage == pytest.approx(2.0)
-    model.output = False
-    assert (model.measured_voltage, model.measured_current, model.mode) == (0.0, 0.0, "OFF")
-    model.output = True  # slews up from 0 again
+    assert model.value("volt_rbv") == pytest.approx(2.0)
+    model.write("output", 0)
+    assert (model.value("volt_rbv"), model.value("curr_rbv")) == (0.0, 0.0)
+    assert model.adapter.handle_line("SOUR:MODE?") == "OFF"
+    model.write("output", 1)  # slews up from 0 again
     clock.advance(0.1)
-    assert model.measured_voltage == pytest.approx(1.0)
+    assert model.value("volt_rbv") == pytest.approx(1.0)
 
 
-def test_current_limit_gives_constant_current_mode(clock):
-    model = PowerSupplyModel(slew_rate=100.0, load_ohms=10.0, clock=clock)
-    model.voltage_setpoint = 20.0
-    model.current_limit = 0.5
-    model.output = True
-    clock.advance(1)
-    assert model.measured_voltage == pytest.approx(5.0)  # I_lim * R
-    assert model.measured_current == pytest.approx(0.5)
-    assert model.mode == "CC"
-    model.current_limit = 3.0
-    assert model.measured_voltage == pytest.approx(20.0)
-    assert model.mode == "CV"
+def test_current_limit_gives_constant_current_mode(model, clock):
+    model.write("volt", 20.0)
+    model.write("curr", 0.5)
+    model.write("output", 1)
+    clock.advance(2)
+    assert model.value("volt_rbv") == pytest.approx(5.0)  # I_lim * R
+    assert model.value("curr_rbv") == pytest.approx(0.5)
+    assert model.adapter.handle_line("SOUR:MODE?") == "CC"
+    model.write("curr", 3.0)
+    assert model.value("volt_rbv") == pytest.approx(20.0)
+    assert model.adapter.handle_line("SOUR:MODE?") == "CV"
 
 
-@pytest.mark.parametrize("attr, value", [
-    ("voltage_setpoint", 30.01), ("voltage_setpoint", -1), ("current_limit", 5.5),
-])
-def test_model_rejects_out_of_range(clock, attr, value):
-    model = PowerSupplyModel(clock=clock)
-    before = getattr(model, attr)
+@pytest.mark.parametrize("name, value", [("volt", 30.01), ("volt", -1), ("curr", 5.5)])
+def test_model_rejects_out_of_range(model, name, value):
+    before = model.value(name)
     with pytest.raises(ValueError):
-        setattr(model, attr, value)
-    assert getattr(model, attr) == before
-
-
-def test_model_rejects_bad_construction():
-    with pytest.raises(ValueError):
-        PowerSupplyModel(slew_rate=0)
+        model.write(name, value)
+    assert model.value(name) == before
 
 
 def test_scpi_session_over_tcp(psu, clock, connect):

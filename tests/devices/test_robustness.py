@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from devices.power_supply import PowerSupplyAdapter, PowerSupplyModel
-from devices.temperature_controller import TemperatureAdapter, TemperatureModel
+from devices.power_supply import PowerSupplySimulator
+from devices.temperature_controller import TemperatureControllerSimulator
 
 # Text built from the characters that matter to the parsers, plus anything else.
 lines = st.one_of(
@@ -17,18 +17,19 @@ lines = st.one_of(
 @settings(max_examples=150, deadline=None)
 @given(lines)
 def test_scpi_power_supply_survives_any_line(line):
-    adapter = PowerSupplyAdapter(PowerSupplyModel(clock=lambda: 0.0))
+    simulator = PowerSupplySimulator(clock=lambda: 0.0)
+    adapter = simulator.adapter
     reply = adapter.handle_line(line)
     assert reply is None or isinstance(reply, str)
     assert len(adapter.errors) <= 20
-    assert 0 <= adapter.model.voltage_setpoint <= adapter.model.max_voltage
+    assert 0 <= simulator.state.get("volt") <= 30
     assert adapter.handle_line("SYST:ERR?") is not None  # still answering
 
 
 @settings(max_examples=150, deadline=None)
 @given(lines)
 def test_temperature_controller_survives_any_line(line):
-    adapter = TemperatureAdapter(TemperatureModel(clock=lambda: 0.0))
-    reply = adapter.handle_line(line)
+    simulator = TemperatureControllerSimulator(clock=lambda: 0.0)
+    reply = simulator.handle_line(line)
     assert reply is None or isinstance(reply, str)
-    assert adapter.handle_line("KRDG? A") == "+295.000"
+    assert simulator.handle_line("KRDG? A") == "+295.000"

@@ -11,12 +11,9 @@ import sys
 import pytest
 import serial
 
-from devices.temperature_controller import (
-    IDN,
-    TemperatureAdapter,
-    TemperatureControllerSimulator,
-    TemperatureModel,
-)
+from devices.temperature_controller import TemperatureControllerSimulator
+
+IDN = TemperatureControllerSimulator.idn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -24,79 +21,76 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 
 @pytest.fixture
 def model(clock):
-    return TemperatureModel(clock=clock)
+    """The simulator's physics, driven as its commands drive it (no I/O)."""
+    return TemperatureControllerSimulator(clock=clock)
 
 
 def test_heater_on_settles_on_setpoint(model, clock):
-    model.setpoint = 320.0
-    model.heater_range = 3
+    model.write("setpoint", 320.0)
+    model.write("heater", 3)
     clock.advance(5)
-    first = model.temperature
+    first = model.value("temp_rbv")
     assert 295.0 < first < 320.0
     clock.advance(5)
-    assert first < model.temperature < 320.0  # monotonic approach, no overshoot
+    assert first < model.value("temp_rbv") < 320.0  # monotonic approach, no overshoot
     clock.advance(120)
-    assert model.temperature == pytest.approx(320.0, abs=1e-3)
-    assert model.heater_percent == pytest.approx(5.0, abs=0.01)  # 2.5 W holds +25 K of 50 W
+    assert model.value("temp_rbv") == pytest.approx(320.0, abs=1e-3)
+    assert model.value("heater_out") == pytest.approx(5.0, abs=0.01)  # 2.5 W of 50 W
 
 
 def test_heater_off_relaxes_to_ambient_with_the_time_constant(model, clock):
-    model.setpoint = 350.0
-    model.heater_range = 3
+    model.write("setpoint", 350.0)
+    model.write("heater", 3)
     clock.advance(300)
-    assert model.temperature == pytest.approx(350.0, abs=1e-3)
-    model.heater_range = 0
+    assert model.value("temp_rbv") == pytest.approx(350.0, abs=1e-3)
+    model.write("heater", 0)
     clock.advance(30)  # one time constant: 1/e of the excess left
-    assert model.temperature - 295.0 == pytest.approx(55.0 / 2.718281828, rel=1e-3)
+    assert model.value("temp_rbv") - 295.0 == pytest.approx(55.0 / 2.718281828, rel=1e-3)
     clock.advance(600)
-    assert model.temperature == pytest.approx(295.0, abs=1e-3)
-    assert model.heater_percent == 0.0
+    assert model.value("temp_rbv") == pytest.approx(295.0, abs=1e-3)
+    assert model.value("heater_out") == 0.0
 
 
 def test_low_range_power_limits_the_reachable_temperature(model, clock):
-    model.setpoint = 400.0
-    model.heater_range = 1  # 0.5 W over 0.1 W/K: at most +5 K
+    model.write("setpoint", 400.0)
+    model.write("heater", 1)  # 0.5 W over 0.1 W/K: at most +5 K
     clock.advance(600)
-    assert model.temperature == pytest.approx(300.0, abs=1e-3)
-    assert model.heater_percent == pytest.approx(100.0)
+    assert model.value("temp_rbv") == pytest.approx(300.0, abs=1e-3)
+    assert model.value("heater_out") == pytest.approx(100.0)
 
 
 def test_ramp_moves_the_effective_setpoint_at_the_rate(model, clock):
-    model.set_ramp(True, 6.0)  # K/min = 0.1 K/s
-    model.heater_range = 3
-    model.setpoint = 305.0
-    assert model.ramping
+    model.handle_line("RAMP 1,1,6")  # K/min = 0.1 K/s
+    model.write("heater", 3)
+    model.write("setpoint", 305.0)
+    assert model.handle_line("RAMPST? 1") == "1"
     clock.advance(50)
-    assert model.effective_setpoint == pytest.approx(300.0)
-    assert model.temperature < 300.0  # lags the ramp
+    assert model.value("setpoint") == pytest.approx(300.0)  # SETP? reports the ramped value
+    assert model.value("temp_rbv") < 300.0  # lags the ramp
     clock.advance(50)
-    assert model.effective_setpoint == pytest.approx(305.0)
-    assert not model.ramping
+    assert model.value("setpoint") == pytest.approx(305.0)
+    assert model.handle_line("RAMPST? 1") == "0"
     clock.advance(200)
-    assert model.temperature == pytest.approx(305.0, abs=1e-3)
-    model.set_ramp(False, 6.0)
-    model.setpoint = 310.0
-    assert model.effective_setpoint == 310.0
+    assert model.value("temp_rbv") == pytest.approx(305.0, abs=1e-3)
+    model.handle_line("RAMP 1,0,6")
+    model.write("setpoint", 310.0)
+    assert model.value("setpoint") == 310.0
 
 
-@pytest.mark.parametrize("action", [
-    lambda m: setattr(m, "setpoint", 0),
-    lambda m: setattr(m, "setpoint", 5000),
-    lambda m: setattr(m, "heater_range", 4),
-    lambda m: m.set_ramp(True, 0.0),
-    lambda m: m.set_ramp(True, 101),
+@pytest.mark.parametrize("line", [
+    "SETP 1,-4", "SETP 1,5000", "RANGE 1,4", "RAMP 1,1,0", "RAMP 1,1,101",
 ])
-def test_model_rejects_out_of_range(model, action):
-    with pytest.raises(ValueError):
-        action(model)
-    assert (model.setpoint, model.heater_range, model.ramp) == (295.0, 0, (False, 1.0))
+def test_model_rejects_out_of_range(model, line):
+    assert model.handle_line(line) is None
+    assert [entry[0] for entry in model.errors] == [line]
+    assert model.handle_line("SETP? 1;RANGE? 1;RAMP? 1") == "+295.000;0;0,1.0"
 
 
 def test_long_fake_clock_jump_is_cheap(model, clock):
-    model.setpoint = 500.0
-    model.heater_range = 3
+    model.write("setpoint", 500.0)
+    model.write("heater", 3)
     clock.advance(1e7)
-    assert model.temperature == pytest.approx(500.0, abs=1e-3)
+    assert model.value("temp_rbv") == pytest.approx(500.0, abs=1e-3)
 
 
 @pytest.mark.parametrize("line, reply", [
@@ -115,9 +109,9 @@ def test_long_fake_clock_jump_is_cheap(model, clock):
     ("RANGE 1,2;RANGE? 1;RAMP 1,1,5;RAMP? 1", "2;1,5.0"),
 ])
 def test_command_table(clock, line, reply):
-    adapter = TemperatureAdapter(TemperatureModel(clock=clock))
-    assert adapter.handle_line(line) == reply
-    assert adapter.errors == []
+    simulator = TemperatureControllerSimulator(clock=clock)
+    assert simulator.handle_line(line) == reply
+    assert simulator.errors == []
 
 
 @pytest.mark.parametrize("line", [
@@ -125,10 +119,10 @@ def test_command_table(clock, line, reply):
     "RANGE 1", "RAMP 1,2,5", "RAMP 1,1,500", "SETP? 2", "*IDN? 1", "?",
 ])
 def test_invalid_commands_are_ignored_but_logged(clock, line):
-    adapter = TemperatureAdapter(TemperatureModel(clock=clock))
-    assert adapter.handle_line(line) is None
-    assert [entry[0] for entry in adapter.errors] == [line]
-    assert adapter.handle_line("SETP? 1;RANGE? 1;RAMP? 1") == "+295.000;0;0,1.0"
+    simulator = TemperatureControllerSimulator(clock=clock)
+    assert simulator.handle_line(line) is None
+    assert [entry[0] for entry in simulator.errors] == [line]
+    assert simulator.handle_line("SETP? 1;RANGE? 1;RAMP? 1") == "+295.000;0;0,1.0"
 
 
 def test_pty_session_with_pyserial(clock):

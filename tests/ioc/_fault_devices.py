@@ -96,7 +96,7 @@ class LineDevice(FaultyDevice):
 def psu_device(transport: str) -> LineDevice:
     sim = PowerSupplySimulator(port=0)
     port = sim.start()
-    device = LineDevice(sim, lambda: sim.model.voltage_setpoint)
+    device = LineDevice(sim, lambda: sim.state.get("volt"))
     device.module, device.prefix = "iocs.power_supply", "PSU:"
     device.setpoint, device.readback = "VOLT", "VOLT_RBV"
     device.args = (["--host", "127.0.0.1", "--port", str(port)] if transport == "tcp"
@@ -108,7 +108,7 @@ def tc_serial_device(tmp: Path) -> LineDevice:
     sim = TemperatureControllerSimulator()
     link = tmp / "ttyTC"
     sim.start_pty(link=str(link))  # a restart opens a new pty and re-points the link
-    device = LineDevice(sim, lambda: sim.model.setpoint)
+    device = LineDevice(sim, lambda: sim.state.get("setpoint"))
     device.module, device.prefix = "iocs.temperature_controller", "TC:"
     device.setpoint, device.readback = "SETPOINT", "TEMP_RBV"
     device.args = ["--serial", str(link)]

@@ -31,7 +31,7 @@ class WideLimitsPSU(PowerSupplyIOC):
 
 @pytest.fixture
 def simulator():
-    sim = PowerSupplySimulator(port=0, slew_rate=10.0)
+    sim = PowerSupplySimulator(port=0)
     sim.start()
     yield sim
     sim.stop()
@@ -59,7 +59,7 @@ def alarm(ioc, suffix):
 def test_put_reaches_device_and_readback(psu, simulator):
     psu.put("OUTPUT", "On")
     psu.put("VOLT", [4.0])  # completes once VOLT_RBV is within 0.05 V of 4 V
-    assert simulator.model.voltage_setpoint == pytest.approx(4.0)
+    assert simulator.state.get("volt") == pytest.approx(4.0)
     assert psu.value("VOLT_RBV") == pytest.approx(4.0, abs=0.05)
     assert psu.value("OUTPUT_RBV") == "On"
     assert psu.value("VOLT") == pytest.approx(4.0)
@@ -67,11 +67,11 @@ def test_put_reaches_device_and_readback(psu, simulator):
 
 def test_device_refusal_fails_put_and_keeps_value(psu, simulator):
     psu.put("CURR", [2.0])
-    assert simulator.model.current_limit == pytest.approx(2.0)
+    assert simulator.state.get("curr") == pytest.approx(2.0)
     errors_before = psu.value("ERROR_COUNT")
     refused = psu.caput("CURR", 20)  # the simulator's maximum is 5 A
     assert refused.returncode == 1 and "write request failed" in refused.stderr
-    assert simulator.model.current_limit == pytest.approx(2.0)
+    assert simulator.state.get("curr") == pytest.approx(2.0)
     assert psu.value("CURR") == pytest.approx(2.0)
     assert psu.value("ERROR_COUNT") == errors_before + 1
     # the whole message reaches CA clients, not a 40-character DBR_STRING
@@ -110,7 +110,7 @@ def test_put_while_device_hangs_fails_and_keeps_value(psu, simulator):
     simulator.faults.withhold = True
     refused = psu.caput("CURR", 1.0)
     assert refused.returncode == 1 and "write request failed" in refused.stderr
-    assert psu.value("CURR") == pytest.approx(simulator.model.current_limit)
+    assert psu.value("CURR") == pytest.approx(simulator.state.get("curr"))
 
 
 class QuickSettlePSU(WideLimitsPSU):
@@ -129,7 +129,7 @@ def test_a_readback_that_never_settles_fails_the_put_and_says_why(ioc_factory, s
     errors_before = ioc.value("ERROR_COUNT")
     caplog.set_level(logging.WARNING, logger="iocgate.ioc")
     assert ioc.caput("VOLT", 4.0).returncode == 1
-    assert simulator.model.voltage_setpoint == pytest.approx(4.0)  # the device took it
+    assert simulator.state.get("volt") == pytest.approx(4.0)  # the device took it
     assert any("PSU:VOLT: put of 4.0 failed" in record.getMessage()
                and "did not settle" in record.getMessage() for record in caplog.records)
     assert ioc.value("ERROR_COUNT") == errors_before + 1
@@ -156,4 +156,4 @@ def test_reconnects_after_restart(psu, simulator):
     wait_until(lambda: alarm(psu, "VOLT_RBV") == (AlarmStatus.NO_ALARM,
                                                   AlarmSeverity.NO_ALARM))
     psu.put("CURR", [1.5])
-    assert simulator.model.current_limit == pytest.approx(1.5)
+    assert simulator.state.get("curr") == pytest.approx(1.5)

@@ -46,7 +46,7 @@ def test_untyped_bound_property_is_a_double_with_its_precision(my_supply):
     ioc, simulator = my_supply
     assert ioc.caput("OUTPUT", "On").returncode == 0
     assert ioc.caput("VOLT", 12.5).returncode == 0
-    assert simulator.model.voltage_setpoint == pytest.approx(12.5)
+    assert simulator.state.get("volt") == pytest.approx(12.5)
     wait_until(lambda: ioc.value("VOLT_RBV") == pytest.approx(12.5))
     control = ioc.get("VOLT", data_type="control").metadata
     assert (control.units, control.precision, control.upper_ctrl_limit) == (b"V", 3, 30.0)

@@ -121,6 +121,15 @@ def test_http_failures(ctrl, web):
     assert not http.endpoint.connected
 
 
+def test_http_server_answering_rubbish_is_a_protocol_error(ctrl):
+    from iocgate.sim import LineSimulator
+
+    with LineSimulator(lambda line: "\x15#!?garbage", terminator="\r\n") as rubbish:
+        http = ctrl.http(f"http://127.0.0.1:{rubbish.start_tcp()}", timeout=2.0)
+        with pytest.raises(DeviceProtocolError, match="not an HTTP response"):
+            http.path("/api/x").json().get()
+
+
 def test_shell_get_set_arg_value(ctrl):
     assert ctrl.shell("echo", "hello").get() == "hello"
     assert ctrl.shell("echo", "hello").arg("x").get() == "hello x"

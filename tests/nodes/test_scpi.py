@@ -40,7 +40,7 @@ def test_set_format_opc_and_types(ctrl, psu):
     scpi = ctrl.tcp("127.0.0.1", psu.port).scpi()
     scpi.command("VOLT", type=float, set_format="VOLT {:.3f}", opc=True).set(1.23456)
     assert psu.received[-1] == "VOLT 1.235;*OPC?"
-    assert psu.model.voltage_setpoint == pytest.approx(1.235)
+    assert psu.state.get("volt") == pytest.approx(1.235)
     out = scpi.command("OUTP", type=bool)
     out.set(True)
     assert out.get() is True

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from iocgate import pvproperty
+from iocgate import setting
 from iocgate.ioc._autosave import (
     Autosave,
     AutosaveError,
@@ -26,7 +26,7 @@ from iocgate.ioc._autosave import (
     write_atomic,
 )
 from iocgate.testing import LOOPBACK, RunningIOC, free_port, subprocess_env
-from iocs.power_supply import OutputState, PowerSupplyIOC
+from iocs.power_supply import PowerSupplyIOC
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "server"))
@@ -236,12 +236,12 @@ def test_kill_9_during_puts_keeps_the_last_acknowledged_value(tmp_path):
 class SavedSupply(PowerSupplyIOC):
     """The power supply with its output switch autosaved too (policy: the PV only)."""
 
-    output = pvproperty(name="OUTPUT", node="OUTP", readback=True, dtype=OutputState,
-                        autosave=True, doc="Output relay Off/On")
+    output = setting("OUTPut[:STATe]", states=("Off", "On"), autosave=True,
+                     doc="Output relay Off/On")
 
 
 def _serve(directory: Path, port: int) -> RunningIOC:
-    simulation = SavedSupply.device_config.simulator()
+    simulation = SavedSupply.device_config.start_simulator(SavedSupply)
     device = SavedSupply.device_config.open(simulation.options, 2.0)
     group = SavedSupply(device=device, scan_period=0.1)
     group.configure_safety(autosave_dir=str(directory), autosave_delay=0.05)
@@ -255,8 +255,8 @@ def test_setpoints_go_back_to_the_device_and_the_output_stays_off(tmp_path, ca_e
         _wait(lambda: read_saved(tmp_path / "autosave.json")[0].get("PSU:OUTPUT") == "On",
               "save")
     with _serve(tmp_path, ca_port) as ioc:
-        model = ioc.simulation.handle.model
-        _wait(lambda: model.voltage_setpoint == 12.5, "voltage restored to the supply")
-        assert model.output is False  # an output is never switched on by a restart
+        state = ioc.simulation.handle.state
+        _wait(lambda: state.get("volt") == 12.5, "voltage restored to the supply")
+        assert state.get("output") == 0  # an output is never switched on by a restart
         _wait(lambda: ioc.value("OUTPUT") == "Off", "scan of the real output state")
         assert ioc.value("AUTOSAVE_STATUS") == "OK"

@@ -323,6 +323,21 @@ def test_filter_names_do_not_grow_the_name_cache():
     assert len(core.db._derived) == _pvdb.MAX_DERIVED_NAMES
 
 
+def test_pvdb_prepared_before_the_first_connect_and_later_pvs_when_asked():
+    """The ServerCore sets up every pvdb PV when made (its Entry hooks the PV's publish),
+    so no client's first connect pays for it; a PV added later is set up on first use."""
+    pvdb = make_pvdb()
+    core = ServerCore(pvdb)
+    assert all("publish" in vars(data) for data in pvdb.values())
+    pvdb["NEW"] = ChannelDouble(value=7.5)
+    assert "publish" not in vars(pvdb["NEW"])
+    circuit = Circuit(core, ("127.0.0.1", 1))
+    sid = connect(circuit, "NEW", 1)
+    assert "publish" in vars(pvdb["NEW"])
+    reply = b"".join(circuit.receive(msg(15, 6, 1, sid, 9)))
+    assert reply == msg(15, 6, 1, 1, 9, D.pack(7.5))
+
+
 def test_search_replies_only_for_known_names_unless_asked():
     core = ServerCore(make_pvdb(), port=5999)
     datagram = msg(0, 0, 13) + msg(6, 5, 13, 1, 1, name("D")) + \

@@ -7,11 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.temperature_controller import (
-    TemperatureAdapter,
-    TemperatureControllerSimulator,
-    TemperatureModel,
-)
+from devices.temperature_controller import TemperatureControllerSimulator
 from iocgate.task import TaskState
 from iocgate.testing import LOOPBACK, RunningIOC, free_port, loopback_env, start_ioc
 from iocs.power_supply import PowerSupplyIOC
@@ -27,8 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_simulated_controller_gives_the_manual_output_in_open_loop():
     clock = FakeClock()
-    model = TemperatureModel(clock=clock)
-    adapter = TemperatureAdapter(model)
+    adapter = TemperatureControllerSimulator(clock=clock)
     for line in ("RANGE 1,2", "SETP 1,400", "OUTMODE 1,3,1,0", "MOUT 1,40", "MOUT 1,140",
                  "OUTMODE 1,2"):
         assert adapter.handle_line(line) is None
@@ -36,10 +31,10 @@ def test_simulated_controller_gives_the_manual_output_in_open_loop():
     assert adapter.handle_line("OUTMODE? 1;MOUT? 1") == "3,1,0;+40.00"
     clock.advance(600)  # 20 time constants: settled at ambient + 40 % of 5 W / 0.1 W/K
     assert adapter.handle_line("HTR? 1") == "+40.0"
-    assert model.temperature == pytest.approx(295.0 + 20.0, abs=1e-3)
+    assert adapter.state.get("temp_rbv") == pytest.approx(295.0 + 20.0, abs=1e-3)
     adapter.handle_line("OUTMODE 1,1")  # closed loop: the controller heats to 400 K
     clock.advance(600)
-    assert model.temperature > 340.0
+    assert adapter.state.get("temp_rbv") > 340.0
 
 
 class BoundedPid(HeaterPid):
@@ -63,7 +58,7 @@ def test_pid_holds_the_setpoint_with_the_heater():
         pid = BoundedPid(device, clock=clock, sleep=clock.advance)
         pid.run()
         assert pid.state is TaskState.Stopped and pid.loop_count == 600, pid.last_error
-        assert simulator.model.temperature == pytest.approx(310.0, abs=0.2)
+        assert simulator.state.get("temp_rbv") == pytest.approx(310.0, abs=0.2)
         assert abs(pid.readouts.error) < 0.2 and 0 < pid.readouts.output < 100
         # finalize handed the heater back to the controller's own loop (the query orders it
         # after the mode change, which has no reply)

@@ -1,5 +1,2 @@
-"""EPICS IOC for the {{ cookiecutter.instrument_name }}."""
-
-from .ioc import {{ cookiecutter.class_name }}
-
-__all__ = ["{{ cookiecutter.class_name }}"]
+"""EPICS IOC for the {{ cookiecutter.instrument_name }}: the IOC class in ``ioc.py``, its
+simulator in ``simulator.py`` (neither imported here, so ``python -m`` runs either alone)."""

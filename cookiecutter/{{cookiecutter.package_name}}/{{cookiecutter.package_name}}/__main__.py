@@ -1,4 +1,4 @@
-"""``python -m {{ cookiecutter.package_name }}``: serve the IOC."""
+"""``python -m {{ cookiecutter.package_name }}``: serve the IOC (``--help`` lists options and PVs)."""
 
 from iocgate import run_ioc
 

@@ -1,30 +1,34 @@
-"""A SCPI simulator of the {{ cookiecutter.instrument_name }}: serves what ioc.py reads and writes."""
+"""A simulated {{ cookiecutter.instrument_name }}, made from the IOC's declaration.
+
+``ScpiSimulator`` answers every declared command as the instrument does (out-of-range sets
+are refused with SCPI error -222). Behaviour the declaration cannot say is written here:
+the measured level is 0 while the output is off.
+
+Standalone, with the fault and state backdoor on a second port::
+
+    python -m {{ cookiecutter.package_name }}.simulator --port {{ cookiecutter.tcp_port }} --control-port 5026
+"""
 
 from __future__ import annotations
 
-from iocgate.sim import ScpiAdapter, ScpiServer
-from iocgate import Simulation
-from iocgate.nodes import ValueNode
-
-LIMITS = ({{ cookiecutter.low_limit }}, {{ cookiecutter.high_limit }})
+from iocgate.sim import ScpiSimulator
 
 
-def make_adapter() -> ScpiAdapter:
-    """The instrument's SCPI commands: ``SOURce:LEVel`` (setpoint) and ``MEASure?``."""
-    adapter = ScpiAdapter(idn="Example,{{ cookiecutter.class_name }},SIM0001,1.0")
-    level = ValueNode(float(LIMITS[0]))
-    setpoint = level.setpoint(limits=LIMITS)
-    setpoint.set(float(LIMITS[0]))  # the power-on setpoint: "SOUR:LEV?" has an answer
-    adapter.bind_nodes([
-        ("SOURce:LEVel", setpoint),
-        ("MEASure", level.readonly()),
-    ])
-    return adapter
+class {{ cookiecutter.__simulator }}(ScpiSimulator):
+    """State variables (the backdoor's names): ``level``, ``level_rbv``, ``output``."""
+
+    idn = "Example,{{ cookiecutter.class_name }},SIM0001,1.0"
+
+    def read_level_rbv(self) -> float:
+        return self.state.get("level_rbv") if self.state.get("output") else 0.0
 
 
-def start_simulator() -> Simulation:
-    """Start the simulator on a free loopback port."""
-    server = ScpiServer(make_adapter(), port=0)
-    port = server.start()
-    return Simulation(options={"host": "127.0.0.1", "port": port}, handle=server,
-                      stop=server.stop)
+if __name__ == "__main__":
+    from iocgate.ioc import command_specs
+    from iocgate.sim import run_standalone
+
+    from .ioc import {{ cookiecutter.class_name }}
+
+    raise SystemExit(run_standalone(
+        "Simulated {{ cookiecutter.instrument_name }}",
+        lambda: {{ cookiecutter.__simulator }}(command_specs({{ cookiecutter.class_name }}))))
