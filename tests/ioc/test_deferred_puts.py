@@ -28,9 +28,18 @@ DEVICE_MAX_CURRENT = 2.0
 FLOOD = 2000
 
 
+class LowCurrentPSU(PowerSupplySimulator):
+    """The supply with a lower current limit: it refuses (SCPI -222) what the PV allows."""
+
+    def write_curr(self, amps: float) -> None:
+        if amps > DEVICE_MAX_CURRENT:
+            raise ValueError(f"current {amps:g} A above {DEVICE_MAX_CURRENT:g} A")
+        self.state.set("curr", amps)
+
+
 @pytest.fixture(scope="module", params=ASYNC_LIBS)
 def rig(request, tmp_path_factory) -> Iterator[Tuple[IocProcess, PowerSupplySimulator]]:
-    simulator = PowerSupplySimulator(port=0, max_current=DEVICE_MAX_CURRENT)
+    simulator = LowCurrentPSU(port=0)
     simulator.start()
     ioc = IocProcess("iocs.power_supply", "PSU:CONNECTED", tmp_path_factory.mktemp("ioc"),
                      ["--async-lib", request.param, "--host", "127.0.0.1",
@@ -77,7 +86,7 @@ def test_a_read_on_the_same_circuit_right_after_a_put_sees_the_new_value(psu):
     plain = ioc.caput("PSU:CURR", "1.5", completion=False)  # caput reads back on its circuit
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout.split()[-1] == "1.5", plain.stdout
-    wait_until(lambda: simulator.model.current_limit == 1.5)
+    wait_until(lambda: simulator.state.get("curr") == 1.5)
 
 
 def test_a_flood_coalesces_its_newest_value_wins_and_another_client_gets_through(psu):
@@ -108,7 +117,7 @@ def test_a_flood_coalesces_its_newest_value_wins_and_another_client_gets_through
             flood.wait(10)
     assert flood.returncode == 0
     assert float(out.strip()) == 1.234
-    assert simulator.model.current_limit == 1.234  # put-callback: the instrument has it
+    assert simulator.state.get("curr") == 1.234  # put-callback: the instrument has it
     assert float(ioc.caget("PSU:CURR")) == 1.234
     writes = curr_writes(simulator)
     assert len(writes) < FLOOD // 4, len(writes)  # coalesced, not one write per put
@@ -130,7 +139,7 @@ def test_a_refused_put_fails_caput_c_and_the_pv_returns_to_its_last_good_value(p
     assert lines[-1].split()[-2:] == ["WRITE", "INVALID"], lines
     assert float(ioc.caget("PSU:CURR")) == 1.0
     assert alarm(ioc, "PSU:CURR") == "WRITE INVALID"
-    assert simulator.model.current_limit == 1.0
+    assert simulator.state.get("curr") == 1.0
     assert "-222" in ioc.caget("PSU:LAST_ERROR", "-S")
     # plain caput: stored at once (caput's read-back shows it), then back with the alarm
     plain = ioc.caput("PSU:CURR", "3", completion=False)
@@ -141,4 +150,4 @@ def test_a_refused_put_fails_caput_c_and_the_pv_returns_to_its_last_good_value(p
     good = ioc.caput("PSU:CURR", "1.5")
     assert good.returncode == 0 and good.stdout.split()[-1] == "1.5", good.stdout
     assert alarm(ioc, "PSU:CURR") == ""
-    assert simulator.model.current_limit == 1.5
+    assert simulator.state.get("curr") == 1.5
