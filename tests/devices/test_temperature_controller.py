@@ -175,7 +175,24 @@ def test_standalone_pty_entry_point():
     proc = _spawn("--pty")
     try:
         path = proc.stdout.readline().strip()
-        assert path.startswith("/dev/"), path
+        assert os.path.realpath(path).startswith("/dev/"), path
+        with serial.Serial(path, timeout=5) as port:
+            port.write(b"*IDN?\r\n")
+            assert port.read_until(b"\r\n") == IDN.encode() + b"\r\n"
+    finally:
+        code = _terminate(proc)
+    assert code == 0
+
+
+def test_standalone_pty_path_survives_a_cut():
+    """The printed path reaches the fresh pseudo-terminal after the backdoor's CUT."""
+    proc = _spawn("--pty", "--control-port", "0")
+    try:
+        path = proc.stdout.readline().strip()
+        control_port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", control_port), timeout=5) as control:
+            control.sendall(b"CUT\n")
+            assert control.makefile("rb").readline() == b"OK\n"
         with serial.Serial(path, timeout=5) as port:
             port.write(b"*IDN?\r\n")
             assert port.read_until(b"\r\n") == IDN.encode() + b"\r\n"
