@@ -129,7 +129,7 @@ class PowerSwitchState:
         kind, n = self._split(name)
         value = convert_like(self.get(name), value)
         if kind in ("load", "voltage", "noise") and not 0 <= value < 1e6:
-            raise ValueError(f"{name} must be 0 or more, not {value:g}")
+            raise ValueError(f"{name} must be from 0 to below 1e6, not {value:g}")
         if kind == "outlet":
             self.model.switch(n, "on" if value else "off")
         elif kind == "load":

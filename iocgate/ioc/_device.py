@@ -30,9 +30,13 @@ def positive_seconds(text: str) -> float:
 
 
 def http_url(text: str) -> str:
-    """argparse type: an ``http://`` or ``https://`` URL with a host."""
+    """argparse type: an ``http://`` or ``https://`` URL with a host (and a valid port)."""
     parts = urllib.parse.urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        port = parts.port  # ValueError: not a number in 0-65535
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    if port == 0 or parts.scheme not in ("http", "https") or not parts.hostname:
         raise argparse.ArgumentTypeError(
             f"expected a URL such as http://10.0.0.9:8080/api, not {text!r}")
     return text

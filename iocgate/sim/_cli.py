@@ -30,7 +30,8 @@ def run_standalone(description: str, make: Callable[[], LineSimulator],
     """Parse ``--port N``, ``--control-port N`` (and ``--pty`` if allowed), serve until
     SIGINT/SIGTERM, return 0.
 
-    Output lines, each flushed at once: the slave path for ``--pty``, then
+    Output lines, each flushed at once: for ``--pty`` the path of a symlink to the slave
+    (it follows the fresh pseudo-terminal after ``CUT``, so a client can reopen it), then
     ``listening on 127.0.0.1:<port>`` for TCP, then ``control on 127.0.0.1:<port>`` for the
     backdoor (see :mod:`iocgate.sim._control` for its line protocol).
     """
@@ -40,7 +41,8 @@ def run_standalone(description: str, make: Callable[[], LineSimulator],
     parser.add_argument("--control-port", type=int, default=None, metavar="PORT",
                         help="serve the fault/state backdoor on this TCP port (0 = ephemeral)")
     if allow_pty:
-        parser.add_argument("--pty", action="store_true", help="serve a pseudo-terminal")
+        parser.add_argument("--pty", action="store_true",
+                            help="serve a pseudo-terminal (prints a link path that survives CUT)")
     args = parser.parse_args(argv)
     want_pty = getattr(args, "pty", False)
     port = 0 if args.port is None and not want_pty else args.port
@@ -49,7 +51,7 @@ def run_standalone(description: str, make: Callable[[], LineSimulator],
         signal.signal(signum, lambda *_: stop.set())
     with make() as sim:
         if want_pty:
-            print(sim.start_pty(), flush=True)
+            print(sim.start_pty_link(), flush=True)
         if port is not None:
             print(f"listening on 127.0.0.1:{sim.start_tcp(port)}", flush=True)
         control = None

@@ -121,7 +121,11 @@ class Backdoor:
             return f"ERR unknown command {keyword!r}; try HELP"
         try:
             reply = command(args)
-        except (KeyError, ValueError, IndexError, TypeError, AttributeError) as exc:
+        except KeyError as exc:
+            return f"ERR {keyword.upper()}: no variable {exc.args[0]!r}; STATE lists them"
+        except IndexError:
+            return f"ERR {keyword.upper()}: an argument is missing; try HELP"
+        except (ValueError, TypeError, AttributeError) as exc:
             return f"ERR {keyword.upper()}: {exc}"
         return f"OK {reply}".rstrip()
 
@@ -158,7 +162,7 @@ class Backdoor:
 
     def _need_state(self) -> SimState:
         if self.state is None:
-            raise KeyError("this simulator exposes no state")
+            raise ValueError("this simulator exposes no state")
         return self.state
 
     def _state(self, args: List[str]) -> str:

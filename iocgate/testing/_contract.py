@@ -25,6 +25,7 @@ fault tests, which need the simulator's backdoor.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import time
@@ -32,6 +33,7 @@ from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Tupl
 
 import pytest
 
+from ..ioc._device import ADDRESS_OPTIONS
 from ._environment import free_port, loopback_env
 from ._ioc import RunningIOC
 
@@ -53,6 +55,28 @@ def device_options(config: pytest.Config) -> Dict[str, Any]:
     options = {key: config.getoption(f"iocgate_{key}", None)
                for key in ("host", "port", "serial", "resource", "url")}
     return {key: value for key, value in options.items() if value}
+
+
+def _address_for(ioc_class: type, options: Dict[str, Any]) -> Dict[str, Any]:
+    """``options`` checked as the IOC's command line checks them (port filled in).
+
+    Raises:
+        pytest.UsageError: the IOC has no such transport (``--host`` for a web API), or the
+            address is incomplete or ambiguous, with the reason.
+    """
+    config = ioc_class.device_config
+    accepted = set() if config is None else {ADDRESS_OPTIONS[t] for t in config.transports}
+    if "host" in accepted:
+        accepted.add("port")
+    wrong = sorted(set(options) - accepted)
+    if wrong:
+        takes = " or ".join(f"--{key}" for key in sorted(accepted - {"port"})) or "no address"
+        raise pytest.UsageError(f"{ioc_class.__name__} takes {takes}, not --{wrong[0]}")
+    try:
+        return dict(config.given_options(argparse.Namespace(
+            baudrate=config.default_baudrate, **options)))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{ioc_class.__name__}: {exc}") from None
 
 
 def wait_for(probe: Callable[[], Any], timeout: float = SETTLE, what: str = "") -> Any:
@@ -87,12 +111,12 @@ class InstrumentContract:
         os.environ.update(env)
         config = cls.ioc_class.device_config
         options = device_options(request.config)
+        if options:
+            options = _address_for(cls.ioc_class, options)
         simulation = None
         if config is None:  # an IOC that makes its own device (e.g. shell commands)
             device = None
         elif options:
-            if "host" in options:
-                options.setdefault("port", config.default_port)
             device = config.open(options, config.timeout)
         else:
             simulation = config.start_simulator(cls.ioc_class)

@@ -208,7 +208,9 @@ def test_the_standalone_switch_and_its_backdoor():
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
         assert control.ask("SET load_6 123.4") == "OK"
         assert control.ask("SET noise 0") == "OK"
-        assert control.ask("SET load_6 -1") == "ERR SET: load_6 must be 0 or more, not -1"
+        assert control.ask("SET load_6 -1") == "ERR SET: load_6 must be from 0 to below 1e6, not -1"
+        assert control.ask("SET voltage 1e9") == (
+            "ERR SET: voltage must be from 0 to below 1e6, not 1e+09")
         assert _call(connection, "PUT", "/api/outlets/6", {"state": "on"})[1]["power"] == 123.4
         assert control.ask("GET outlet_6") == "OK True"
         assert control.ask("GARBAGE ON") == "OK"

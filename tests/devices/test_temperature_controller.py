@@ -171,14 +171,21 @@ def _terminate(proc: subprocess.Popen) -> int:
         proc.stdout.close()
 
 
-def test_standalone_pty_entry_point():
-    proc = _spawn("--pty")
+def test_standalone_pty_entry_point_and_its_path_survives_a_cut():
+    """The printed path answers, and reaches the fresh pseudo-terminal after ``CUT``."""
+    proc = _spawn("--pty", "--control-port", "0")
     try:
         path = proc.stdout.readline().strip()
-        assert path.startswith("/dev/"), path
-        with serial.Serial(path, timeout=5) as port:
-            port.write(b"*IDN?\r\n")
-            assert port.read_until(b"\r\n") == IDN.encode() + b"\r\n"
+        assert os.path.realpath(path).startswith("/dev/"), path
+        control_port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        for cut in (False, True):
+            if cut:
+                with socket.create_connection(("127.0.0.1", control_port), timeout=5) as ctl:
+                    ctl.sendall(b"CUT\n")
+                    assert ctl.makefile("rb").readline() == b"OK\n"
+            with serial.Serial(path, timeout=5) as port:
+                port.write(b"*IDN?\r\n")
+                assert port.read_until(b"\r\n") == IDN.encode() + b"\r\n"
     finally:
         code = _terminate(proc)
     assert code == 0

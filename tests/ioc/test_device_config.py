@@ -37,6 +37,8 @@ def test_each_transport_from_the_command_line(argv, options):
 @pytest.mark.parametrize("argv, message", [
     (("--url", "10.0.0.9:8080"), "expected a URL such as http://"),
     (("--url", "ftp://10.0.0.9/"), "expected a URL such as http://"),
+    (("--url", "http://10.0.0.9:http"), "'http://10.0.0.9:http': Port could not be cast"),
+    (("--url", "http://10.0.0.9:70000/api"), "Port out of range 0-65535"),
     (("--command", ""), "expected a program and its arguments"),
     (("--command", "no-such-program-here --x"), "'no-such-program-here' not found"),
     (("--command", "meter 'unbalanced"), "cannot split"),
