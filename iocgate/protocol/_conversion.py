@@ -16,7 +16,9 @@ Number = Union[int, float]
 
 
 def parse_number(text: Union[str, bytes], *, integer: bool) -> Number:
-    """Parse a put string the way EPICS' dbConvert does.
+    """Parse a put string the way EPICS' dbConvert does, but stricter: softIoc 7.0.8.1 reads
+    the leading number and ignores the rest ("12abc" -> 12, "0x10" -> 0 into a LONG, 16 into
+    a DOUBLE; "1e3" -> 1 into a LONG), where this refuses the text or reads all of it (1000).
 
     Args:
         text: the string as sent (surrounding blanks are ignored).
@@ -33,6 +35,8 @@ def parse_number(text: Union[str, bytes], *, integer: bool) -> Number:
     stripped = text.strip()
     if not stripped:
         return 0 if integer else 0.0
+    if "_" in stripped:  # Python's digit separators: no EPICS number has them
+        raise ValueError(f"{text!r} is not a number")
     if integer:
         try:
             return int(stripped, 10)

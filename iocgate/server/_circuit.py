@@ -20,10 +20,10 @@ import logging
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from caproto import ChannelType
+from caproto import ChannelEnum, ChannelType
 
 from .._compat._caproto import LongStringChannelType, SubscriptionSpec, extract_metadata
-from ..protocol._conversion import parse_number
+from ..protocol._conversion import parse_number, resolve_enum_state
 from ..security import Client, as_client
 from . import _clientlog as clientlog, _wire as wire
 from ._completion import PutCompletion, deferring
@@ -43,6 +43,9 @@ _UNWRITABLE_TYPES = frozenset({int(ChannelType.STSACK_STRING), int(ChannelType.C
 _STRING_TYPES = frozenset(int(t) for t in (ChannelType.STRING, ChannelType.STS_STRING,
                                            ChannelType.TIME_STRING, ChannelType.GR_STRING,
                                            ChannelType.CTRL_STRING))
+_ENUM_TYPES = frozenset(int(t) for t in (ChannelType.ENUM, ChannelType.STS_ENUM,
+                                         ChannelType.TIME_ENUM, ChannelType.GR_ENUM,
+                                         ChannelType.CTRL_ENUM))
 # Numeric native types a DBR_STRING put is converted to as EPICS does: integer?
 _FROM_TEXT = {int(ChannelType.INT): True, int(ChannelType.LONG): True,
               int(ChannelType.FLOAT): False, int(ChannelType.DOUBLE): False}
@@ -529,6 +532,10 @@ class Circuit:
             if numbers is not None:
                 self._write_numbers(message, channel, notify, numbers, outcome)
                 return
+        elif (count == 1 and dbr_type not in _ENUM_TYPES
+              and type(entry.data).write_from_dbr is ChannelEnum.write_from_dbr):
+            self._write_enum(message, channel, notify, payload, outcome)
+            return
         fast = entry.fast
         scalar = (wire.scalar_value(entry.data, dbr_type, count, payload)
                   if entry.inline_write or fast is not None else None)
@@ -558,6 +565,23 @@ class Circuit:
                                          ChannelType(dbr_type), metadata,
                                          user_address=self.address)
         self._finish_write(message, channel, notify, coro, outcome)
+
+    def _write_enum(self, message, channel: Channel, notify: bool, payload,
+                    outcome: Outcome | None = None) -> None:
+        """A put of text or a number to a plain caproto ``ChannelEnum``, which would store
+        any value it is given (no read converts it after): a state name, or an index in
+        range (a number truncated toward 0, as an mbbo does), else refused."""
+        dbr_type = message[1]
+        value = wire.put_values(payload[wire.METADATA_SIZE[dbr_type]:], dbr_type, 1)[0]
+        data = channel.entry.data
+        try:
+            if not isinstance(value, (bytes, str)):
+                value = int(value)  # a NaN or an infinity raises ValueError / OverflowError
+            state = resolve_enum_state(value, data.enum_strings)
+        except (ValueError, OverflowError) as exc:
+            self._write_failed(message, channel, notify, wire.ECA_PUTFAIL, str(exc), outcome)
+            return
+        self._finish_write(message, channel, notify, data.write(state), outcome)
 
     def _write_numbers(self, message, channel: Channel, notify: bool, numbers: list,
                        outcome: Outcome | None = None) -> None:

@@ -32,10 +32,12 @@ def test_parse_number(text, integer, expected):
     assert type(value) is (int if integer else float)
 
 
-@pytest.mark.parametrize("text", ["abc", "1.2.3", "nan-ish", "--1"])
-def test_parse_number_rejects_garbage(text):
+@pytest.mark.parametrize("text", ["abc", "1.2.3", "nan-ish", "--1", "1_000", "1_0.5"])
+@pytest.mark.parametrize("integer", [True, False])
+def test_parse_number_rejects_garbage(text, integer):
+    """Python's digit separators are no EPICS number (softIoc reads "1_000" as 1)."""
     with pytest.raises(ValueError, match=repr(text)):
-        parse_number(text, integer=True)
+        parse_number(text, integer=integer)
 
 
 def test_parse_number_infinite_into_integer_is_refused():

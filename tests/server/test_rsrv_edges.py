@@ -68,3 +68,21 @@ def test_repeated_client_errors_are_logged_once(fresh_server):
     lines = [line for line in server.output().splitlines()
              if "X:STRING" in line or "failed subscriptions" in line]
     assert len(lines) == 2 and "499 more failed subscriptions" in lines[1], lines
+
+
+@pytest.mark.parametrize("data_type, value", [(0, " 3 "), (0, "abc"), (0, "7 "), (5, 3), (6, 3.0),
+                                              (1, -1)])
+def test_bad_put_to_an_enum_leaves_it_readable(circuit, server, xfail_on, data_type, value):
+    """Text that is no state, or an index beyond the states (``caput X:ENUM " 3 "``): softIoc
+    refuses the text and holds an index without a string; either way every read still
+    answers, and a refused put changes nothing."""
+    if data_type != 0:
+        xfail_on(server, "caproto", "a ChannelEnum stores any number put to it; no read converts")
+    chan = circuit.create_channel(server.pv("ENUM"))
+    circuit.write(chan, [1], data_type=3)
+    reply = circuit.write(chan, [value], data_type=data_type)
+    for read_type in (0, 3, 6):
+        read = circuit.read(chan, data_type=read_type)
+        assert (read.command, read.p1) == (Cmd.READ_NOTIFY, rawca.ECA_NORMAL), (read_type, read)
+    if reply.command == Cmd.ERROR or reply.p1 != rawca.ECA_NORMAL:
+        assert circuit.get(chan, data_type=0)[1][0] == "On"
