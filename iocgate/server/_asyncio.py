@@ -35,6 +35,7 @@ from ._config import (
 from ._core import ServerCore
 from ._procnet import shares_udp_port
 from ._relay import CIRCUIT_START, REGISTER_PERIOD, SearchRelay
+from ._repeater import ensure_repeater
 
 READ_CHUNK = 32768
 """Bytes read per callback: bounds the work one busy client does before others get a turn."""
@@ -328,6 +329,7 @@ class _Server:
             async_lib = AsyncioAsyncLayer()
             self.spawn(self._beacons(settings.beacon_host_id()))
             if any(map(settings.relays, settings.interfaces)):
+                ensure_repeater(settings.repeater_port)
                 self.spawn(self._register())
             if startup_hook is not None:
                 self.spawn(self._guarded("startup_hook", startup_hook, async_lib))

@@ -34,6 +34,7 @@ from ._config import (
 from ._core import ServerCore
 from ._procnet import shares_udp_port
 from ._relay import CIRCUIT_START, REGISTER_PERIOD, SearchRelay
+from ._repeater import ensure_repeater
 from ._repeatlog import RepeatLog
 
 MAX_PENDING_BYTES = 4 * 1024 * 1024
@@ -221,6 +222,7 @@ class StreamServer:
         announce(self.core.db, port, settings, log_pvs, started)
         lib.spawn(self._beacons())
         if any(map(settings.relays, settings.interfaces)):
+            ensure_repeater(settings.repeater_port)
             lib.spawn(self._register())
         if startup_hook is not None:
             lib.spawn(self._guarded("startup_hook", startup_hook))
