@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Iterator, Optional
 
 from caproto import AlarmSeverity, AlarmStatus
 
@@ -51,7 +51,9 @@ class DeviceGroup(SafetyPVs):
             items.append(ScanItem(bound, own or self.scan_period, 0.0,
                                   follows_default=own is None))
         return DeviceScanner(items, aread_many, health=self,
-                             missed=MissedScans(self.missed_scans))
+                             missed=MissedScans(self.missed_scans),
+                             link_watchers=[group.link_down for group in _subgroups(self)
+                                            if hasattr(group, "link_down")])
 
     def set_scan_period(self, period: float) -> None:
         self.scan_period = period
@@ -68,3 +70,10 @@ class DeviceGroup(SafetyPVs):
             for item in self.scanner.items:
                 await item.bound.channel.alarm.write(status=AlarmStatus.SCAN,
                                                      severity=AlarmSeverity.INVALID_ALARM)
+
+
+def _subgroups(group: Any) -> Iterator[Any]:
+    """Every subgroup of ``group``, at any depth."""
+    for sub in group.groups.values():
+        yield sub
+        yield from _subgroups(sub)

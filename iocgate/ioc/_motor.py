@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Tuple
 
-from caproto import AlarmSeverity, ChannelType
+from caproto import AlarmSeverity, AlarmStatus, ChannelType
 
 from .._errors import DeviceError
 from ..server import PutCompletion
@@ -189,14 +190,26 @@ class MotorRecord(PVGroup):
             await self._sleep(self.poll_moving if self._busy or self.movn.value
                               else self.poll_idle)
 
-    async def _alarm(self, exc: Optional[Exception]) -> None:
+    async def _alarm(self, exc: Optional[BaseException], stamp: Optional[float] = None) -> None:
+        """Clear the readback's alarm, or raise TIMEOUT/COMM INVALID for ``exc``, stamped
+        ``stamp`` (default now) as a record stamps the processing that raised it."""
         if exc is None:
             if self.rbv.alarm.severity != AlarmSeverity.NO_ALARM:
-                await self.rbv.alarm.write(status=0, severity=AlarmSeverity.NO_ALARM)
+                await self.rbv.write_metadata(status=AlarmStatus.NO_ALARM,
+                                              severity=AlarmSeverity.NO_ALARM,
+                                              timestamp=time.time())
+            return
+        status = alarm_status_for(exc)
+        if (self.rbv.alarm.status, self.rbv.alarm.severity) == (
+                status, AlarmSeverity.INVALID_ALARM):
             return
         log.warning("%s: %s", self.prefix, exc)
-        await self.rbv.alarm.write(status=alarm_status_for(exc),
-                                   severity=AlarmSeverity.INVALID_ALARM)
+        await self.rbv.write_metadata(status=status, severity=AlarmSeverity.INVALID_ALARM,
+                                      timestamp=time.time() if stamp is None else stamp)
+
+    async def link_down(self, error: BaseException, stamp: float) -> None:
+        """The device group found the link down: alarm now, with the scanned PVs' stamp."""
+        await self._alarm(error, stamp)
 
     async def _poll(self) -> Optional[AxisStatus]:
         generation = self._generation  # a status read before a move must not end it

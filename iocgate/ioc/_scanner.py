@@ -82,12 +82,17 @@ class DeviceScanner:
             a pass running late while it runs.
         missed: the :class:`MissedScans` policy.
         clock: monotonic seconds (replaceable in tests).
+        link_watchers: ``await watcher(error, stamp)`` when a link goes down, for PVs that
+            poll the device themselves (e.g. a motor record's readback): they alarm in the
+            same moment, with the same timestamp, as the scanned PVs.
     """
 
     def __init__(self, items: List[ScanItem], read_many: Callable[..., Any],
                  health: Optional[DeviceHealthSink], missed: MissedScans = MissedScans.RESTART,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 link_watchers: Sequence[Callable[[BaseException, float], Any]] = ()):
         self.items = items
+        self.link_watchers = list(link_watchers)
         self._read_many = read_many
         self._health = health
         self.missed = MissedScans(missed)
@@ -179,6 +184,8 @@ class DeviceScanner:
             if endpoint not in self._down:
                 log.warning("%s: link down: %s", endpoint.name, error)
                 self._down.add(endpoint)
+                for watcher in self.link_watchers:
+                    await watcher(error, stamp)
             for item in self.items:
                 if item.endpoint is endpoint:
                     await item.bound.apply(error, None, stamp)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,23 @@ class TestMotorController(contract_tests(MotorControllerIOC)):
         finally:
             ioc.put("M1.VELO", [50.0])
             assert ioc.put("M1.VAL", [0.0], timeout=10).status.success
+
+    def test_the_readback_alarms_with_the_link_and_a_fresh_timestamp(self, ioc):
+        from caproto import AlarmSeverity, AlarmStatus
+
+        faults = ioc.simulation.handle.faults
+        before = time.time()
+        faults.withhold = True  # a hung controller
+        try:
+            self.wait(lambda: ioc.value("CONNECTED") == "Disconnected")
+            # the link-down pass raised it, before CONNECTED dropped (not a later poll)
+            alarm = ioc.get("M1.RBV", data_type="time").metadata
+            assert (alarm.status, alarm.severity) == (AlarmStatus.TIMEOUT,
+                                                      AlarmSeverity.INVALID_ALARM)
+            assert alarm.timestamp >= before  # stamped when it was raised
+        finally:
+            faults.withhold = False
+        self.wait(lambda: ioc.get("M1.RBV", data_type="time").metadata.severity == 0)
 
     def test_set_mode_redefines_the_user_position_without_moving(self, ioc):
         dial = ioc.value("M1.DRBV")
