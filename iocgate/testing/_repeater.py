@@ -13,12 +13,12 @@ import contextlib
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from typing import Dict, Iterator, List, Optional
 
+from ..server._repeater import repeater_running
 from ._environment import LOOPBACK, epics_tool, free_port
 
 
@@ -37,15 +37,6 @@ def _end_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: stop() remains the only way
         pass
-
-
-def _udp_port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((LOOPBACK, port))
-        except OSError:
-            return True
-        return False
 
 
 class RunningRepeater:
@@ -91,7 +82,7 @@ def start_repeater(port: Optional[int] = None, timeout: float = 10.0) -> Running
     repeater = RunningRepeater(process, port)
     deadline = time.monotonic() + timeout
     # A UDP bind is not observable from outside except by trying it, so poll briefly.
-    while not _udp_port_taken(port):
+    while not repeater_running(port):
         if process.poll() is not None or time.monotonic() > deadline:
             repeater.stop()
             raise RuntimeError(f"CA repeater did not bind UDP {LOOPBACK}:{port} "

@@ -8,11 +8,11 @@ import sys
 import time
 
 from iocgate.testing import ca_repeater, epics_tool, free_port, subprocess_env
-from iocgate.testing._repeater import _udp_port_taken
+from iocgate.server._repeater import repeater_running
 
 
 def _udp_bindable(port: int) -> bool:
-    return not _udp_port_taken(port)
+    return not repeater_running(port)
 
 
 def test_plugin_runs_a_repeater_for_the_session() -> None:
