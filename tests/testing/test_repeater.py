@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from iocgate.testing import ca_repeater, epics_tool, free_port, subprocess_env
 from iocgate.server._repeater import repeater_running
+from iocgate.testing import ca_repeater, epics_tool, free_port, subprocess_env
 
 
 def _udp_bindable(port: int) -> bool:
