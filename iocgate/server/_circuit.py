@@ -368,6 +368,8 @@ class Circuit:
     def _put_outcome(self, channel: Channel, dbr_type: int, count: int,
                      payload: bytes) -> Outcome | None:
         """``finish(status, text)`` that logs (``-v``) and audits this put, or None."""
+        if not self._log_clients and channel.guard is None:  # the common case, per put
+            return None
         logged = clientlog.put_logger(self, channel) if self._log_clients else None
         before = self._audit(channel)
         if logged is None and before is None:
@@ -503,8 +505,7 @@ class Circuit:
         if channel is None:
             return
         notify = command == wire.WRITE_NOTIFY
-        outcome = (self._put_outcome(channel, dbr_type, count, payload)
-                   if self._log_clients or channel.guard is not None else None)
+        outcome = self._put_outcome(channel, dbr_type, count, payload)
         if dbr_type > wire.MAX_DBR_TYPE:  # RSRV answers, then drops the client
             self._write_failed(message, channel, notify, wire.ECA_BADTYPE, "bad DBR type",
                                outcome)
